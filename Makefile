@@ -1,0 +1,41 @@
+# CodexOS tenancy. `make demo` runs the main job, `make test` runs the tests; both set up
+# everything they need (virtualenv, dependencies, server binaries) on a fresh machine.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV := .venv
+UV := .tools/bin/uv
+UV_VERSION := 0.13.8
+PYTHON ?= python3
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help demo test lint deps down clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+deps: ## Find or install PostgreSQL >= 15 and Redis >= 7 server binaries
+	@bash scripts/ensure-servers.sh
+
+demo: deps $(VENV)/.synced ## Run the main job on embedded defaults (throwaway local servers)
+	$(VENV)/bin/tenancy demo
+
+test: deps $(VENV)/.synced ## Run the test suite; it starts its own PostgreSQL and Redis
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.synced ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+down: ## Stop the local servers that `make demo` left running
+	-@[ -x $(VENV)/bin/tenancy ] && $(VENV)/bin/tenancy dev down
+
+clean: down ## Remove the virtualenv and the run directory
+	rm -rf $(VENV) .tools .run

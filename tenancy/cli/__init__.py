@@ -1,0 +1,1 @@
+"""The `tenancy` command line."""

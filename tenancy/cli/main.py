@@ -1,0 +1,33 @@
+"""Entry point: `tenancy <group> <command>`; every command has --help."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from tenancy.cli import audit, db, dev, plans, tenants
+from tenancy.cli.context import err_console
+from tenancy.cli.demo import demo
+from tenancy.errors import TenancyError
+
+app = typer.Typer(
+    help="CodexOS tenancy: tenant registry, plan catalog and per-tenant isolation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(plans.app, name="plans")
+app.add_typer(db.app, name="db")
+app.add_typer(tenants.app, name="tenants")
+app.add_typer(audit.app, name="audit")
+app.add_typer(dev.app, name="dev")
+app.command()(demo)
+
+
+def main() -> None:
+    """Run the CLI; a TenancyError becomes a one-line message and exit status 1."""
+    try:
+        app()
+    except TenancyError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""The tenant registry in PostgreSQL: roles, migrations and tenant-scoped connections."""

@@ -1,0 +1,1 @@
+"""Throwaway local PostgreSQL and Redis servers: the embedded defaults and the test fixtures."""
