@@ -1,0 +1,1 @@
+"""The Dagster code location: usage, quotas, retention and billing. Imports `tenancy`."""

@@ -1,0 +1,1 @@
+"""Rules the platform enforces: guardrail policies, retention policy and alert rules."""

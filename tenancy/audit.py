@@ -35,8 +35,14 @@ def record(
 
 
 def entry_hash(
-    tenant_id: str, seq: int, actor: str, action: str, target: str, details_text: str,
-    created_at: datetime, prev_hash: bytes,
+    tenant_id: str,
+    seq: int,
+    actor: str,
+    action: str,
+    target: str,
+    details_text: str,
+    created_at: datetime,
+    prev_hash: bytes,
 ) -> bytes:
     """The same canonical text as `registry.audit_entry_hash`, hashed with SHA-256."""
     stamp = created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -105,8 +111,14 @@ def _check(row: dict[str, Any], seq: int, expected_seq: int, prev_hash: bytes) -
     if bytes(row["prev_hash"]) != prev_hash:
         return "prev_hash does not match the previous entry's hash: the chain was forged"
     recomputed = entry_hash(
-        row["tenant_id"], seq, row["actor"], row["action"], row["target"], row["details"],
-        row["created_at"], bytes(row["prev_hash"]),
+        row["tenant_id"],
+        seq,
+        row["actor"],
+        row["action"],
+        row["target"],
+        row["details"],
+        row["created_at"],
+        bytes(row["prev_hash"]),
     )
     if recomputed != bytes(row["hash"]):
         return "hash does not match the entry's contents: the entry was altered"

@@ -58,8 +58,6 @@ def parse_overrides(raw: Mapping[str, Any] | None) -> dict[str, Limit]:
     overrides: dict[str, Limit] = {}
     for key, value in (raw or {}).items():
         if key not in LIMIT_KEYS:
-            raise InvalidInputError(
-                "limit override key", key, f"one of: {', '.join(LIMIT_KEYS)}"
-            )
+            raise InvalidInputError("limit override key", key, f"one of: {', '.join(LIMIT_KEYS)}")
         overrides[key] = Limit.parse(value, f"limit override `{key}`")
     return overrides

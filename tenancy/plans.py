@@ -46,8 +46,12 @@ def _quantity(pattern: str, expected: str) -> Any:
 
 
 PlanLimit = Annotated[Limit, BeforeValidator(_limit)]
-CpuQuantity = Annotated[str, _quantity(r"[1-9]\d*(\.\d+)?|\d+m", 'a CPU quantity such as "2" or "500m"')]
-MemoryQuantity = Annotated[str, _quantity(r"[1-9]\d*(Ki|Mi|Gi|Ti)", 'a memory quantity such as "8Gi"')]
+CpuQuantity = Annotated[
+    str, _quantity(r"[1-9]\d*(\.\d+)?|\d+m", 'a CPU quantity such as "2" or "500m"')
+]
+MemoryQuantity = Annotated[
+    str, _quantity(r"[1-9]\d*(Ki|Mi|Gi|Ti)", 'a memory quantity such as "8Gi"')
+]
 NonNegative = Annotated[int, Field(strict=True, ge=0)]
 Positive = Annotated[int, Field(strict=True, gt=0)]
 
@@ -145,7 +149,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -156,7 +160,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 _EXPECTED_BY_TYPE = {
@@ -180,7 +184,10 @@ def _describe(error: Mapping[str, Any], plan_fields: list[str]) -> tuple[str, st
         return loc, "is missing"
     if kind == "extra_forbidden":
         parent = error["loc"][:-1]
-        return loc, f"is an unknown key; expected one of: {', '.join(_known_keys(parent, plan_fields))}"
+        return (
+            loc,
+            f"is an unknown key; expected one of: {', '.join(_known_keys(parent, plan_fields))}",
+        )
     if kind in ("greater_than_equal", "greater_than"):
         op = ">=" if kind == "greater_than_equal" else ">"
         bound = ctx.get("ge", ctx.get("gt"))
@@ -251,9 +258,12 @@ def load_catalog(directory: str | os.PathLike[str] | None = None) -> PlanCatalog
             problems.append(f"{shown}: not valid YAML: {' '.join(str(exc).split())}")
             continue
         if not isinstance(data, dict):
-            problems.append(f"{shown}: top level is {_show(data)}; expected a mapping of plan fields")
+            problems.append(
+                f"{shown}: top level is {_show(data)}; expected a mapping of plan fields"
+            )
             continue
-        name = data.get("name") if isinstance(data.get("name"), str) else path.stem
+        raw_name = data.get("name")
+        name = raw_name if isinstance(raw_name, str) else path.stem
         named.add(name)
         label = f"{shown}: plan `{name}`"
         try:
@@ -267,7 +277,7 @@ def load_catalog(directory: str | os.PathLike[str] | None = None) -> PlanCatalog
             problems.append(f"{label}: `{field}` {text}")
         if plan.name in plans:
             problems.append(
-                f"{label}: `name` is \"{plan.name}\", already declared by "
+                f'{label}: `name` is "{plan.name}", already declared by '
                 f"{_display(sources[plan.name])}; expected each plan name once"
             )
             continue

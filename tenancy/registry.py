@@ -71,7 +71,11 @@ def create_tenant(
                 (tenant_id, owner_id, MemberRole.OWNER.value),
             )
             audit.record(
-                conn, tenant_id, actor, "tenant.create", f"tenant:{tenant_id}",
+                conn,
+                tenant_id,
+                actor,
+                "tenant.create",
+                f"tenant:{tenant_id}",
                 {"slug": slug, "plan": chosen_plan.name, "domain": domain, "owner": email},
             )
     except pg_errors.UniqueViolation as exc:

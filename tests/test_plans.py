@@ -38,8 +38,12 @@ def test_shipped_catalog_matches_the_product_spec() -> None:
     catalog = load_catalog()
     assert catalog.names == ["free", "pro", "enterprise"]
     limits = {
-        plan.name: (plan.limits.users, plan.limits.agents, plan.limits.storage_gb,
-                    plan.limits.api_calls_per_month)
+        plan.name: (
+            plan.limits.users,
+            plan.limits.agents,
+            plan.limits.storage_gb,
+            plan.limits.api_calls_per_month,
+        )
         for plan in catalog
     }
     assert limits == {
@@ -72,7 +76,9 @@ def test_overrides_replace_plan_limits_and_are_validated() -> None:
 
 
 def test_unknown_plan_names_the_known_ones() -> None:
-    with pytest.raises(UnknownPlanError, match=r"unknown plan 'platinum'; expected one of: free, pro, enterprise"):
+    with pytest.raises(
+        UnknownPlanError, match=r"unknown plan 'platinum'; expected one of: free, pro, enterprise"
+    ):
         load_catalog().get("platinum")
 
 
@@ -119,8 +125,11 @@ def test_duplicate_plan_names(plans_dir: Path) -> None:
 
 
 def test_price_on_an_unlimited_limit(plans_dir: Path) -> None:
-    edit(plans_dir / "enterprise.yaml", "storage_gb: {per: 1, cents: 20}",
-         "storage_gb: {per: 1, cents: 20}\n    users: {per: 1, cents: 900}")
+    edit(
+        plans_dir / "enterprise.yaml",
+        "storage_gb: {per: 1, cents: 20}",
+        "storage_gb: {per: 1, cents: 20}\n    users: {per: 1, cents: 900}",
+    )
     assert problems(plans_dir) == [
         "plans/enterprise.yaml: plan `enterprise`: `pricing.overage.users` prices usage above "
         "`limits.users`, which is unlimited; expected a numeric limit or no overage price"
@@ -131,8 +140,10 @@ def test_duplicate_yaml_key_and_bad_yaml(plans_dir: Path) -> None:
     edit(plans_dir / "free.yaml", "  users: 5", "  users: 5\n  users: 50")
     (plans_dir / "pro.yaml").write_text("name: pro\nlimits: [unclosed\n")
     found = problems(plans_dir)
-    assert any(p.startswith("plans/free.yaml: not valid YAML:") and "duplicate key 'users'" in p
-               for p in found)
+    assert any(
+        p.startswith("plans/free.yaml: not valid YAML:") and "duplicate key 'users'" in p
+        for p in found
+    )
     assert any(p.startswith("plans/pro.yaml: not valid YAML:") for p in found)
 
 
@@ -141,8 +152,10 @@ def test_problems_from_many_files_are_all_reported(plans_dir: Path) -> None:
     edit(plans_dir / "pro.yaml", "model: shared_prefix", "model: bucket")
     found = problems(plans_dir)
     assert len(found) == 2
-    assert "plans/pro.yaml: plan `pro`: `storage.model` is \"bucket\"; expected one of " \
-           "'shared_prefix' or 'dedicated_bucket'" in found
+    assert (
+        'plans/pro.yaml: plan `pro`: `storage.model` is "bucket"; expected one of '
+        "'shared_prefix' or 'dedicated_bucket'" in found
+    )
 
 
 def test_cli_plans_check(plans_dir: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from tenancy.audit import verify as verify_chain
@@ -15,7 +13,7 @@ app = typer.Typer(help="Audit trail.", no_args_is_help=True)
 
 @app.command()
 def verify(
-    tenant: Optional[str] = typer.Option(None, help="Only this tenant id."),  # noqa: UP045
+    tenant: str | None = typer.Option(None, help="Only this tenant id."),
     as_json: bool = JsonOption,
 ) -> None:
     """Recompute every hash chain; report the first broken entry and exit 1 if there is one."""
@@ -24,14 +22,22 @@ def verify(
         report = verify_chain(db, tid)
     if as_json:
         broken = report.broken
-        print_json({
-            "ok": report.ok, "tenants": report.tenants, "entries": report.entries,
-            "broken": None if broken is None else vars(broken),
-        })
+        print_json(
+            {
+                "ok": report.ok,
+                "tenants": report.tenants,
+                "entries": report.entries,
+                "broken": None if broken is None else vars(broken),
+            }
+        )
     elif report.broken is None:
-        console.print(f"audit trail intact: {report.entries} entries across {report.tenants} tenant(s)")
+        console.print(
+            f"audit trail intact: {report.entries} entries across {report.tenants} tenant(s)"
+        )
     else:
         b = report.broken
-        err_console.print(f"[red]audit trail broken[/red] at tenant {b.tenant_id} seq {b.seq}: {b.reason}")
+        err_console.print(
+            f"[red]audit trail broken[/red] at tenant {b.tenant_id} seq {b.seq}: {b.reason}"
+        )
     if not report.ok:
         raise typer.Exit(1)

@@ -14,7 +14,9 @@ app = typer.Typer(help="Registry database: migrations.", no_args_is_help=True)
 def migrate() -> None:
     """Apply pending migrations to TENANCY_DATABASE_URL (as the migration owner)."""
     applied = apply_migrations(registry_urls().owner)
-    console.print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    console.print(
+        f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
+    )
 
 
 @app.command()

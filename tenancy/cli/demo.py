@@ -29,15 +29,23 @@ def demo() -> None:
     stack = LocalStack(settings.run_dir)
     with console.status("starting local PostgreSQL and Redis, migrating a fresh registry"):
         urls = stack.fresh_database(DEFAULT_DATABASE)
-    console.print(f"registry ready on 127.0.0.1:{stack.postgres.port} (run dir {settings.run_dir}/)")
+    console.print(
+        f"registry ready on 127.0.0.1:{stack.postgres.port} (run dir {settings.run_dir}/)"
+    )
     catalog = default_catalog()
     with Database(urls.app, urls.platform) as db:
         created = []
         for name, domain, plan in DEMO_TENANTS:
             slug = name.lower().replace(" ", "-")
             new = create_tenant(
-                db, name=name, domain=domain, plan=plan, owner_email=f"owner@{domain}", slug=slug,
-                actor="demo", catalog=catalog,
+                db,
+                name=name,
+                domain=domain,
+                plan=plan,
+                owner_email=f"owner@{domain}",
+                slug=slug,
+                actor="demo",
+                catalog=catalog,
             )
             created.append(new.tenant)
         console.print(tenant_table(created, title="Tenants, one per plan"))
@@ -46,10 +54,16 @@ def demo() -> None:
         for column in ("tenant", "users", "agents", "storage GB", "API calls/month", "rate/min"):
             limits.add_column(column)
         for tenant in created:
-            plan = catalog.get(tenant.plan)
-            eff = plan.effective_limits(tenant.limit_overrides)
-            limits.add_row(tenant.slug, str(eff["users"]), str(eff["agents"]), str(eff["storage_gb"]),
-                           str(eff["api_calls_per_month"]), str(plan.rate_limit.requests_per_minute))
+            tenant_plan = catalog.get(tenant.plan)
+            eff = tenant_plan.effective_limits(tenant.limit_overrides)
+            limits.add_row(
+                tenant.slug,
+                str(eff["users"]),
+                str(eff["agents"]),
+                str(eff["storage_gb"]),
+                str(eff["api_calls_per_month"]),
+                str(tenant_plan.rate_limit.requests_per_minute),
+            )
         console.print(limits)
 
         agents = {t.slug: create_agent(db, t.id, f"{t.slug}-assistant") for t in created}
@@ -64,7 +78,11 @@ def demo() -> None:
         report = verify(db)
         console.print(
             f"audit trail: {report.entries} entries over {report.tenants} tenants, "
-            + ("[green]chain intact[/green]" if report.ok else f"[red]broken: {report.broken}[/red]")
+            + (
+                "[green]chain intact[/green]"
+                if report.ok
+                else f"[red]broken: {report.broken}[/red]"
+            )
         )
     console.print(
         "\nTry: [bold].venv/bin/tenancy tenants list[/bold]   "

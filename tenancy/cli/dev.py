@@ -8,7 +8,9 @@ from tenancy.cli.context import console
 from tenancy.devstack.stack import LocalStack
 from tenancy.settings import Settings
 
-app = typer.Typer(help="Local throwaway PostgreSQL and Redis (the embedded defaults).", no_args_is_help=True)
+app = typer.Typer(
+    help="Local throwaway PostgreSQL and Redis (the embedded defaults).", no_args_is_help=True
+)
 
 
 def _stack() -> LocalStack:

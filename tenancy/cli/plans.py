@@ -41,16 +41,26 @@ def check(
         table.add_column(plan.name, justify="right")
     for key in LIMIT_KEYS:
         table.add_row(key, *(str(plan.limits.get(key)) for plan in plans))
-    table.add_row("rate limit/min", *(
-        f"{p.rate_limit.requests_per_minute} +{p.rate_limit.burst}" for p in plans))
-    table.add_row("k8s cpu / memory", *(f"{p.kubernetes.cpu} / {p.kubernetes.memory}" for p in plans))
+    table.add_row(
+        "rate limit/min",
+        *(f"{p.rate_limit.requests_per_minute} +{p.rate_limit.burst}" for p in plans),
+    )
+    table.add_row(
+        "k8s cpu / memory", *(f"{p.kubernetes.cpu} / {p.kubernetes.memory}" for p in plans)
+    )
     table.add_row("k8s pods", *(str(p.kubernetes.pods) for p in plans))
-    table.add_row("base price/month", *(
-        f"{p.pricing.base_monthly_cents / 100:.2f} {p.pricing.currency}" for p in plans))
-    table.add_row("overage", *(
-        ", ".join(f"{m.split('_')[0]} {o.cents}c/{o.per}" for m, o in p.pricing.overage.items())
-        or "none"
-        for p in plans))
+    table.add_row(
+        "base price/month",
+        *(f"{p.pricing.base_monthly_cents / 100:.2f} {p.pricing.currency}" for p in plans),
+    )
+    table.add_row(
+        "overage",
+        *(
+            ", ".join(f"{m.split('_')[0]} {o.cents}c/{o.per}" for m, o in p.pricing.overage.items())
+            or "none"
+            for p in plans
+        ),
+    )
     table.add_row("storage", *(p.storage.model for p in plans))
     table.add_row("features", *(str(len(p.features)) for p in plans))
     console.print(table)

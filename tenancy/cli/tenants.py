@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.table import Table
 
@@ -19,8 +17,14 @@ def tenant_table(tenants: list[Tenant], title: str = "Tenants") -> Table:
     for column in ("slug", "id", "plan", "status", "domain", "created"):
         table.add_column(column)
     for t in tenants:
-        table.add_row(t.slug, str(t.id), t.plan, t.status.value, t.domain or "",
-                      t.created_at.strftime("%Y-%m-%d %H:%M UTC"))
+        table.add_row(
+            t.slug,
+            str(t.id),
+            t.plan,
+            t.status.value,
+            t.domain or "",
+            t.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+        )
     return table
 
 
@@ -30,7 +34,7 @@ def create(
     domain: str = typer.Option(..., help="The tenant's domain (RFC 1123, lowercase)."),
     plan: str = typer.Option(..., help="A plan of the catalog: free, pro or enterprise."),
     owner_email: str = typer.Option(..., help="Email of the owner user."),
-    slug: Optional[str] = typer.Option(None, help="Stack-safe short name (default: from name)."),  # noqa: UP045
+    slug: str | None = typer.Option(None, help="Stack-safe short name (default: from name)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Create a tenant, its owner and an audit entry in one transaction."""
@@ -46,7 +50,7 @@ def create(
 
 @app.command("list")
 def list_(
-    status: Optional[TenantStatus] = typer.Option(None, help="Only tenants in this status."),  # noqa: UP045
+    status: TenantStatus | None = typer.Option(None, help="Only tenants in this status."),
     as_json: bool = JsonOption,
 ) -> None:
     """List tenants, oldest first."""
@@ -59,7 +63,9 @@ def list_(
 
 
 @app.command()
-def show(key: str = typer.Argument(..., help="Tenant id or slug."), as_json: bool = JsonOption) -> None:
+def show(
+    key: str = typer.Argument(..., help="Tenant id or slug."), as_json: bool = JsonOption
+) -> None:
     """Show one tenant with its owners."""
     with open_database() as db:
         tenant = get_tenant(db, key)

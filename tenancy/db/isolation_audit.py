@@ -6,6 +6,8 @@ nothing, and every table that holds tenant rows must have RLS enabled, forced an
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from tenancy.db.bootstrap import APP_ROLE, RUNTIME_ROLES
@@ -18,7 +20,7 @@ GLOBAL_TABLES = {
 TENANT_KEY_COLUMNS = {"registry.tenants": "id"}
 
 
-def isolation_problems(conn: psycopg.Connection[object]) -> list[str]:
+def isolation_problems(conn: psycopg.Connection[Any]) -> list[str]:
     """One line per defect; an empty list means the catalog enforces isolation."""
     problems: list[str] = []
     for role in RUNTIME_ROLES:
@@ -29,7 +31,9 @@ def isolation_problems(conn: psycopg.Connection[object]) -> list[str]:
         if row is None:
             problems.append(f"role {role} does not exist")
             continue
-        for flag, value in zip(("SUPERUSER", "BYPASSRLS", "CREATEROLE", "CREATEDB"), row, strict=True):
+        for flag, value in zip(
+            ("SUPERUSER", "BYPASSRLS", "CREATEROLE", "CREATEDB"), row, strict=True
+        ):
             if value:
                 problems.append(f"role {role} has {flag}; expected a plain login role")
         owned = conn.execute(
@@ -63,7 +67,9 @@ def isolation_problems(conn: psycopg.Connection[object]) -> list[str]:
         if not enabled:
             problems.append(f"table {name}: row-level security is not enabled")
         if not forced:
-            problems.append(f"table {name}: row-level security is not forced (the owner bypasses it)")
+            problems.append(
+                f"table {name}: row-level security is not forced (the owner bypasses it)"
+            )
         policy = conn.execute(
             "SELECT bool_and(qual IS NOT NULL AND (with_check IS NOT NULL OR cmd = 'SELECT')) "
             "FROM pg_policies WHERE schemaname || '.' || tablename = %s AND %s = ANY(roles)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
@@ -13,7 +14,6 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 def _yoyo_url(url: str) -> str:
     """yoyo wants a URL with the psycopg 3 driver named; accept key=value conninfo too."""
     params = conninfo_to_dict(url)
-    from urllib.parse import quote
 
     user = quote(str(params.get("user", "")), safe="")
     password = quote(str(params.get("password", "")), safe="")
@@ -27,7 +27,10 @@ def migrate(owner_url: str) -> list[str]:
     """Apply pending migrations under yoyo's lock; returns the ids applied (empty if none)."""
     backend = get_backend(_yoyo_url(owner_url))
     migrations = read_migrations(str(MIGRATIONS_DIR))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    try:
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    finally:
+        backend.connection.close()  # yoyo keeps it open; an open session blocks DROP/TEMPLATE
     return [m.id for m in pending]

@@ -41,13 +41,17 @@ def _run_as() -> str | None:
             return name
         except KeyError:
             continue
-    raise ServiceError("running as root and no unprivileged user (postgres, nobody) to run PostgreSQL")
+    raise ServiceError(
+        "running as root and no unprivileged user (postgres, nobody) to run PostgreSQL"
+    )
 
 
 class PostgresServer:
     """Create (once) and run a PostgreSQL cluster under `base_dir`."""
 
-    def __init__(self, base_dir: Path, port: int | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, base_dir: Path, port: int | None = None, password: str | None = None
+    ) -> None:
         self.base_dir = base_dir.resolve()
         self.data_dir = base_dir / "data"
         self.port = port or free_port()
@@ -61,7 +65,9 @@ class PostgresServer:
             self._bins = find_postgres()
         return self._bins
 
-    def url(self, user: str = SUPERUSER, password: str | None = None, dbname: str = "postgres") -> str:
+    def url(
+        self, user: str = SUPERUSER, password: str | None = None, dbname: str = "postgres"
+    ) -> str:
         secret = quote(password if password is not None else self.password, safe="")
         return f"postgresql://{quote(user, safe='')}:{secret}@127.0.0.1:{self.port}/{dbname}"
 
@@ -71,7 +77,12 @@ class PostgresServer:
 
     def _run(self, *args: str, timeout: float = 120) -> None:
         result = subprocess.run(
-            list(args), capture_output=True, text=True, timeout=timeout, user=self._user, check=False
+            list(args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            user=self._user,
+            check=False,
         )
         if result.returncode != 0:
             raise ServiceError(
@@ -97,8 +108,16 @@ class PostgresServer:
         self._chown(pwfile)
         try:
             self._run(
-                self.bins.tool("initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-                "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8",
+                self.bins.tool("initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
                 "--no-sync",
             )
         finally:
@@ -112,8 +131,17 @@ class PostgresServer:
     def start(self) -> None:
         self.init()
         self._run(
-            self.bins.tool("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.base_dir / "server.log"),
-            "-o", f"-p {self.port}", "-w", "-t", "60", "start",
+            self.bins.tool("pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.base_dir / "server.log"),
+            "-o",
+            f"-p {self.port}",
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         self._wait_ready()
 
@@ -127,7 +155,9 @@ class PostgresServer:
                     return
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
-                    raise ServiceError(f"PostgreSQL on port {self.port} never accepted: {exc}") from exc
+                    raise ServiceError(
+                        f"PostgreSQL on port {self.port} never accepted: {exc}"
+                    ) from exc
                 time.sleep(0.1)
 
     def running(self) -> bool:
@@ -142,7 +172,9 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.running():
-            self._run(self.bins.tool("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+            self._run(
+                self.bins.tool("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"
+            )
 
     def destroy(self) -> None:
         self.stop()

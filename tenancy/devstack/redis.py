@@ -19,7 +19,9 @@ from tenancy.errors import ServiceError
 class RedisServer:
     """Run `redis-server` daemonized with its pid, log and (empty) data under `base_dir`."""
 
-    def __init__(self, base_dir: Path, port: int | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, base_dir: Path, port: int | None = None, password: str | None = None
+    ) -> None:
         self.base_dir = base_dir.resolve()
         self.port = port or free_port()
         self.password = password or secrets.token_urlsafe(18)
@@ -40,10 +42,16 @@ class RedisServer:
         )
         conf.chmod(0o600)
         result = subprocess.run(
-            [find_redis().server, str(conf)], capture_output=True, text=True, timeout=30, check=False
+            [find_redis().server, str(conf)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         if result.returncode != 0:
-            raise ServiceError(f"redis-server failed (exit {result.returncode}): {result.stderr.strip()}")
+            raise ServiceError(
+                f"redis-server failed (exit {result.returncode}): {result.stderr.strip()}"
+            )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 20) -> None:

@@ -10,6 +10,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -37,7 +38,9 @@ class LocalStack:
         self.state_file = run_dir / "services.json"
         state = self._load()
         self.postgres = PostgresServer(
-            run_dir / "postgres", port=state.get("postgres_port"), password=state.get("postgres_password")
+            run_dir / "postgres",
+            port=state.get("postgres_port"),
+            password=state.get("postgres_password"),
         )
         self.redis = RedisServer(
             run_dir / "redis", port=state.get("redis_port"), password=state.get("redis_password")
@@ -46,10 +49,10 @@ class LocalStack:
             role: secrets.token_urlsafe(18) for role in (OWNER_ROLE, *RUNTIME_ROLES)
         }
 
-    def _load(self) -> dict[str, object]:
+    def _load(self) -> dict[str, Any]:
         if not self.state_file.exists():
             return {}
-        data: dict[str, object] = json.loads(self.state_file.read_text())
+        data: dict[str, Any] = json.loads(self.state_file.read_text())
         return data
 
     def _save(self) -> None:
@@ -80,7 +83,9 @@ class LocalStack:
         """Drop `database` if it exists and create it migrated: a throwaway registry."""
         self.up()
         with psycopg.connect(self.postgres.superuser_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
         registry = bootstrap(self.postgres.superuser_url, database, self.role_passwords)
         migrate(registry.owner)
         return registry
