@@ -77,9 +77,13 @@ class RateLimit(_Strict):
 
 
 class KubernetesQuota(_Strict):
+    """The namespace's ResourceQuota (cpu, memory, pods) and its containers' default limits."""
+
     cpu: CpuQuantity
     memory: MemoryQuantity
     pods: NonNegative
+    container_cpu: CpuQuantity
+    container_memory: MemoryQuantity
 
 
 class OveragePrice(_Strict):

@@ -44,6 +44,7 @@ def create_tenant(
     limit_overrides: dict[str, Any] | None = None,
     actor: str = "platform",
     catalog: PlanCatalog | None = None,
+    tenant_id: uuid.UUID | None = None,
 ) -> NewTenant:
     """Register a tenant with its owner, membership and audit entry, all in one transaction.
 
@@ -56,7 +57,7 @@ def create_tenant(
     email = validate_email_address(owner_email, field="owner email")
     slug = validate_slug(slug) if slug is not None else slugify(name)
     overrides = {k: v.to_data() for k, v in parse_overrides(limit_overrides).items()}
-    tenant_id = uuid.uuid4()
+    tenant_id = tenant_id or uuid.uuid4()  # given when importing a tenant from elsewhere
     try:
         with db.platform() as conn:
             row = conn.execute(

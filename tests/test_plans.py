@@ -93,7 +93,7 @@ def test_unknown_key(plans_dir: Path) -> None:
     edit(plans_dir / "free.yaml", "  pods: 5", "  pods: 5\n  gpus: 1")
     assert problems(plans_dir) == [
         "plans/free.yaml: plan `free`: `kubernetes.gpus` is an unknown key; "
-        "expected one of: cpu, memory, pods"
+        "expected one of: cpu, memory, pods, container_cpu, container_memory"
     ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import typer
 from rich.table import Table
 
@@ -16,10 +18,27 @@ from tenancy.plans import default_catalog
 from tenancy.registry import create_tenant
 from tenancy.settings import Settings
 
+# Fixed ids: the stack files committed under infra/stacks/ describe these same tenants, so
+# `tenancy stacks generate --check` agrees with a demo registry.
 DEMO_TENANTS = (
-    ("Acme Free", "acme-free.example.com", "free"),
-    ("Globex Pro", "globex-pro.example.com", "pro"),
-    ("Initech Enterprise", "initech.example.com", "enterprise"),
+    (
+        uuid.UUID("0b7e4c1a-5f0e-4d5e-9a53-6f1c2d3e4a01"),
+        "Acme Free",
+        "acme-free.example.com",
+        "free",
+    ),
+    (
+        uuid.UUID("1c8f5d2b-6a1f-4e6f-8b64-7a2d3e4f5b02"),
+        "Globex Pro",
+        "globex-pro.example.com",
+        "pro",
+    ),
+    (
+        uuid.UUID("2d906e3c-7b2a-4f7a-9c75-8b3e4f5a6c03"),
+        "Initech Enterprise",
+        "initech.example.com",
+        "enterprise",
+    ),
 )
 
 
@@ -35,7 +54,7 @@ def demo() -> None:
     catalog = default_catalog()
     with Database(urls.app, urls.platform) as db:
         created = []
-        for name, domain, plan in DEMO_TENANTS:
+        for tenant_id, name, domain, plan in DEMO_TENANTS:
             slug = name.lower().replace(" ", "-")
             new = create_tenant(
                 db,
@@ -46,6 +65,7 @@ def demo() -> None:
                 slug=slug,
                 actor="demo",
                 catalog=catalog,
+                tenant_id=tenant_id,
             )
             created.append(new.tenant)
         console.print(tenant_table(created, title="Tenants, one per plan"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 
 import typer
 
@@ -22,6 +23,11 @@ app.add_typer(tenants.app, name="tenants")
 app.add_typer(audit.app, name="audit")
 app.add_typer(dev.app, name="dev")
 app.command()(demo)
+
+# Packages that build on the core (the Pulumi program, the pipeline) add command groups through
+# the `tenancy.cli` entry point; the core itself never imports them.
+for _plugin in entry_points(group="tenancy.cli"):
+    app.add_typer(_plugin.load(), name=_plugin.name)
 
 
 def main() -> None:

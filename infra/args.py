@@ -1,0 +1,174 @@
+"""`TenantStackArgs`: everything one tenant's stack is built from, validated on construction.
+
+Pure Python (no Pulumi import), so bad config is caught and tested without an engine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.errors import StackConfigError
+from tenancy.errors import InvalidInputError, UnknownPlanError
+from tenancy.plans import Plan, PlanCatalog
+from tenancy.tenant import TenantStatus
+from tenancy.validation import parse_tenant_id, validate_domain, validate_slug
+
+NAMESPACE = "tenancy"
+_ROLE_ARN = re.compile(r"arn:aws:iam::(\d{12}):role/[\w+=,.@/-]+")
+_OIDC_ARN = re.compile(r"arn:aws:iam::(\d{12}):oidc-provider/([\w.-]+(/[\w.-]+)*)")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
+
+
+@dataclass(frozen=True)
+class TenantStackArgs:
+    """The validated inputs of a `TenantStack`."""
+
+    tenant_id: uuid.UUID
+    slug: str
+    plan: Plan
+    status: TenantStatus
+    region: str
+    platform_admin_arn: str
+    oidc_provider_arn: str
+    shared_bucket: str | None
+    domain: str | None = None
+    egress_cidrs: tuple[str, ...] = ()
+    ingress_namespace: str = "ingress"
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def account_id(self) -> str:
+        match = _ROLE_ARN.fullmatch(self.platform_admin_arn)
+        assert match is not None
+        return match.group(1)
+
+    @property
+    def oidc_issuer(self) -> str:
+        match = _OIDC_ARN.fullmatch(self.oidc_provider_arn)
+        assert match is not None
+        return match.group(2)
+
+    @property
+    def namespace(self) -> str:
+        return f"tenant-{self.slug}"
+
+    @property
+    def service_account(self) -> str:
+        return "workload"
+
+    @property
+    def prefix(self) -> str:
+        """The tenant's key prefix in whichever bucket holds its objects."""
+        return f"tenants/{self.tenant_id}/"
+
+    @property
+    def dedicated_bucket(self) -> bool:
+        return self.plan.storage.model == "dedicated_bucket"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {
+            **self.extra_tags,
+            "tenant-id": str(self.tenant_id),
+            "plan": self.plan.name,
+            "managed-by": "codexos-tenancy",
+        }
+
+
+def parse_stack_config(
+    stack: str, values: Mapping[str, Any], catalog: PlanCatalog, region: str | None
+) -> TenantStackArgs:
+    """Build args from `tenancy:*` config values (keys without the namespace)."""
+
+    def key(name: str) -> str:
+        return f"{NAMESPACE}:{name}"
+
+    def require(name: str, expected: str) -> Any:
+        value = values.get(name)
+        if value is None or value == "":
+            raise StackConfigError(stack, key(name), None, expected)
+        return value
+
+    def checked(name: str, value: Any, expected: str, check: Any) -> Any:
+        try:
+            return check(value)
+        except InvalidInputError:
+            raise StackConfigError(stack, key(name), value, expected) from None
+
+    tenant_id = checked(
+        "tenantId", require("tenantId", "the tenant's UUID"), "a UUID", parse_tenant_id
+    )
+    slug = checked("slug", require("slug", "the tenant slug"), "3-40 of [a-z0-9-]", validate_slug)
+    if stack != f"tenant-{slug}":
+        raise StackConfigError(
+            stack, key("slug"), slug, f"the slug the stack is named after ({stack})"
+        )
+    plan_name = require("plan", f"one of: {', '.join(catalog.names)}")
+    try:
+        plan = catalog.get(plan_name)
+    except UnknownPlanError:
+        raise StackConfigError(
+            stack, key("plan"), plan_name, f"one of: {', '.join(catalog.names)}"
+        ) from None
+    raw_status = values.get("status") or "active"
+    try:
+        status = TenantStatus(raw_status)
+    except ValueError:
+        raise StackConfigError(
+            stack, key("status"), raw_status, "one of: active, suspended, deleted"
+        ) from None
+    if status is TenantStatus.DELETED:
+        raise StackConfigError(
+            stack, key("status"), raw_status, "active or suspended (a deleted tenant has no stack)"
+        )
+    if region is None or not _REGION.fullmatch(region):
+        raise StackConfigError(stack, "aws:region", region, "an AWS region such as eu-west-1")
+    admin = require("platformAdminArn", "the platform admin role ARN")
+    if not _ROLE_ARN.fullmatch(admin):
+        raise StackConfigError(
+            stack, key("platformAdminArn"), admin, "arn:aws:iam::<12-digit account>:role/<name>"
+        )
+    oidc = require("oidcProviderArn", "the cluster's IAM OIDC provider ARN")
+    if not _OIDC_ARN.fullmatch(oidc):
+        raise StackConfigError(
+            stack, key("oidcProviderArn"), oidc, "arn:aws:iam::<account>:oidc-provider/<issuer>"
+        )
+    shared_bucket = values.get("sharedBucket") or None
+    if plan.storage.model == "shared_prefix":
+        shared_bucket = require(
+            "sharedBucket", f"the shared bucket's name (plan {plan.name} stores under a prefix)"
+        )
+    if shared_bucket is not None and not _BUCKET.fullmatch(str(shared_bucket)):
+        raise StackConfigError(stack, key("sharedBucket"), shared_bucket, "an S3 bucket name")
+    cidrs = values.get("egressCidrs") or []
+    if not isinstance(cidrs, list):
+        raise StackConfigError(stack, key("egressCidrs"), cidrs, "a list of CIDRs")
+    for index, cidr in enumerate(cidrs):
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except (TypeError, ValueError):
+            raise StackConfigError(
+                stack, f"{key('egressCidrs')}[{index}]", cidr, "a CIDR such as 10.20.0.0/16"
+            ) from None
+    domain = values.get("domain") or None
+    if domain is not None:
+        domain = checked("domain", domain, "an RFC 1123 host name", validate_domain)
+    return TenantStackArgs(
+        tenant_id=tenant_id,
+        slug=slug,
+        plan=plan,
+        status=status,
+        region=region,
+        platform_admin_arn=admin,
+        oidc_provider_arn=oidc,
+        shared_bucket=shared_bucket,
+        domain=domain,
+        egress_cidrs=tuple(cidrs),
+        ingress_namespace=str(values.get("ingressNamespace") or "ingress"),
+    )

@@ -1,0 +1,187 @@
+"""`tenancy stacks`: per-tenant stack files, offline rendering, guardrail checks, affected stacks.
+
+Plugged into the `tenancy` command through the `tenancy.cli` entry point, so the core
+package never imports the Pulumi program.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from infra.errors import InfraError
+from infra.stack_files import PROJECT_FILE, PROJECT_ROOT, STACKS_DIR, list_stacks
+
+app = typer.Typer(
+    help="Per-tenant Pulumi stacks: generate, render, check, affected.", no_args_is_help=True
+)
+console = Console()
+err_console = Console(stderr=True)
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+@app.command()
+def generate(
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 naming stale stacks."),
+    directory: Path = typer.Option(STACKS_DIR, help="Where stack files live."),
+) -> None:
+    """Write infra/stacks/Pulumi.tenant-<slug>.yaml for every tenant that has infrastructure."""
+    from infra.stack_files import generate as generate_files
+    from tenancy.cli.context import open_database
+    from tenancy.registry import list_tenants
+
+    with open_database() as db:
+        tenants = list_tenants(db)
+    report = generate_files(tenants, directory, check=check)
+    if check:
+        if report.out_of_date:
+            for stack in report.out_of_date:
+                state = "would be removed" if stack in report.removed else "is out of date"
+                err_console.print(f"{stack} {state}", highlight=False)
+            err_console.print("run `tenancy stacks generate` and commit the result")
+            raise typer.Exit(1)
+        console.print(f"{len(report.unchanged)} stack file(s) up to date")
+        return
+    console.print(
+        f"wrote {len(report.written)}, removed {len(report.removed)}, unchanged {len(report.unchanged)}"
+    )
+
+
+def _selected(slugs: list[str] | None, directory: Path) -> list[str]:
+    stacks = list_stacks(directory)
+    if not slugs:
+        return stacks
+    wanted = [s if s.startswith("tenant-") else f"tenant-{s}" for s in slugs]
+    unknown = sorted(set(wanted) - set(stacks))
+    if unknown:
+        raise InfraError(f"no stack file for {', '.join(unknown)} in {directory}")
+    return wanted
+
+
+def render_stacks(stacks: list[str], directory: Path, project_file: Path) -> dict[str, Any]:
+    """stack -> list of rendered resources, or the config error that stopped it."""
+    from infra.args import parse_stack_config
+    from infra.render import render_tenant
+    from infra.stack_files import load_stack_config, tenant_values
+    from tenancy.plans import default_catalog
+
+    catalog = default_catalog()
+    out: dict[str, Any] = {}
+    with Progress(console=err_console, transient=True, disable=len(stacks) < 5) as progress:
+        task = progress.add_task("rendering stacks under mocks", total=len(stacks))
+        for stack in stacks:
+            config = load_stack_config(stack, directory, project_file)
+            try:
+                args = parse_stack_config(
+                    stack, tenant_values(config), catalog, config.get("aws:region")
+                )
+            except InfraError as exc:
+                out[stack] = exc
+            else:
+                out[stack] = render_tenant(args)
+            progress.advance(task)
+    return out
+
+
+@app.command()
+def render(
+    slugs: list[str] = typer.Argument(None, help="Slugs or stack names (default: all)."),
+    as_json: bool = JsonOption,
+    directory: Path = typer.Option(STACKS_DIR, help="Where stack files live."),
+) -> None:
+    """Run the real program under Pulumi mocks and print each tenant's resource inventory."""
+    rendered = render_stacks(_selected(slugs, directory), directory, PROJECT_FILE)
+    failed = {s: r for s, r in rendered.items() if isinstance(r, Exception)}
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    stack: {"error": str(r)}
+                    if isinstance(r, Exception)
+                    else [
+                        {"type": x.type, "name": x.name, "properties": x.key_properties()}
+                        for x in r
+                    ]
+                    for stack, r in rendered.items()
+                },
+                indent=2,
+                default=str,
+            )
+        )
+    else:
+        for stack, resources in rendered.items():
+            if isinstance(resources, Exception):
+                continue
+            table = Table(title=f"{stack}: {len(resources)} resources")
+            table.add_column("type")
+            table.add_column("name")
+            table.add_column("key properties", overflow="fold")
+            for r in resources:
+                table.add_row(r.type, r.name, json.dumps(r.key_properties(), default=str))
+            console.print(table)
+    for error in failed.values():
+        err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    slugs: list[str] = typer.Argument(None, help="Slugs or stack names (default: all)."),
+    directory: Path = typer.Option(STACKS_DIR, help="Where stack files live."),
+) -> None:
+    """Render and run every guardrail; exit 1 naming tenant, resource, policy and remedy."""
+    from policies.guardrails import check as run_guardrails
+
+    rendered = render_stacks(_selected(slugs, directory), directory, PROJECT_FILE)
+    problems = 0
+    for stack, resources in rendered.items():
+        if isinstance(resources, Exception):
+            err_console.print(
+                f"{stack}: config error: {resources}", highlight=False, soft_wrap=True
+            )
+            problems += 1
+            continue
+        for violation in run_guardrails(resources):
+            err_console.print(
+                f"{stack}: {violation.resource}: [{violation.policy}] {violation.message}; "
+                f"remedy: {violation.remediation}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+            problems += 1
+    if problems:
+        err_console.print(f"[red]{problems} problem(s)[/red] in {len(rendered)} stack(s)")
+        raise typer.Exit(1)
+    console.print(f"{len(rendered)} stack(s) pass every guardrail")
+
+
+@app.command()
+def affected(
+    base: str = typer.Option(..., help="Git ref the change is compared with, e.g. origin/main."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Print the stacks a change affects, one per line (removed stacks are marked)."""
+    from infra.affected import affected_stacks
+
+    stacks = affected_stacks(PROJECT_ROOT, base)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {"stack": a.stack, "removed": a.removed, "reasons": list(a.reasons)}
+                    for a in stacks
+                ],
+                indent=2,
+            )
+        )
+        return
+    for a in stacks:
+        typer.echo(f"{a.stack}{' (removed)' if a.removed else ''}")

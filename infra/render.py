@@ -1,0 +1,90 @@
+"""Run the real program under `pulumi.runtime.set_mocks` and keep what it would create.
+
+This is how the program is checked on machines without the Pulumi CLI or cloud credentials
+(the way Pulumi documents unit testing): every resource registration lands in
+`InventoryMocks`, with its inputs resolved, and nothing leaves the process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from infra.args import TenantStackArgs
+from infra.tenant_stack import TenantStack
+
+MOCK_REDIS_ADMIN_URL = "redis://mock-admin@redis.invalid:6379/0"
+
+
+@dataclass(frozen=True)
+class RenderedResource:
+    """One resource the program registered: its type token, logical name and inputs."""
+
+    type: str
+    name: str
+    props: dict[str, Any]
+
+    def key_properties(self) -> dict[str, Any]:
+        """A few properties that identify the resource in a table."""
+        keep = ("name", "bucket", "key", "enableKeyRotation", "metadata", "targetKeyId")
+        shown = {k: v for k, v in self.props.items() if k in keep}
+        if isinstance(shown.get("metadata"), dict):
+            shown["metadata"] = {k: shown["metadata"].get(k) for k in ("name", "namespace")}
+        return shown
+
+
+def _fake_id(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]
+
+
+class InventoryMocks(pulumi.runtime.Mocks):
+    """Answers registrations with plausible computed outputs (ARNs, ids) and records them."""
+
+    def __init__(self, args: TenantStackArgs) -> None:
+        self.args = args
+        self.resources: list[RenderedResource] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        outputs = dict(inputs)
+        account, region = self.args.account_id, self.args.region
+        resource_id = f"{args.name}-id"
+        if args.typ == "aws:kms/key:Key":
+            resource_id = _fake_id("key", args.name)
+            outputs |= {
+                "keyId": resource_id,
+                "arn": f"arn:aws:kms:{region}:{account}:key/{resource_id}",
+            }
+        elif args.typ == "aws:iam/role:Role":
+            outputs["arn"] = f"arn:aws:iam::{account}:role/{inputs.get('name', args.name)}"
+            resource_id = inputs.get("name", args.name)
+        elif args.typ == "aws:s3/bucket:Bucket":
+            resource_id = inputs.get("bucket", args.name)
+            outputs |= {"bucket": resource_id, "arn": f"arn:aws:s3:::{resource_id}"}
+        self.resources.append(RenderedResource(args.typ, args.name, inputs))
+        return resource_id, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        raise NotImplementedError(f"the program must not call provider functions ({args.token})")
+
+
+def render_tenant(args: TenantStackArgs) -> list[RenderedResource]:
+    """Every resource `TenantStack` registers for `args`, in registration order."""
+    mocks = InventoryMocks(args)
+    pulumi.runtime.set_mocks(
+        mocks, project="codexos-tenancy", stack=f"tenant-{args.slug}", preview=False
+    )
+    component: list[TenantStack] = []
+
+    @pulumi.runtime.test
+    def build() -> pulumi.Output[str]:
+        component.append(
+            TenantStack(args.namespace, args, pulumi.Output.secret(MOCK_REDIS_ADMIN_URL))
+        )
+        return component[0].namespace
+
+    build()
+    return mocks.resources

@@ -1,0 +1,97 @@
+"""The tenant's object storage: a prefix in the shared bucket, or a bucket of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.args import TenantStackArgs
+
+PREFIXES = ("documents", "uploads", "exports")
+EXPORT_EXPIRY_DAYS = 30
+
+
+@dataclass(frozen=True)
+class TenantStorage:
+    bucket_name: pulumi.Output[str]
+    bucket: aws.s3.Bucket | None
+
+
+def tenant_storage(
+    name: str, args: TenantStackArgs, key: aws.kms.Key, parent: pulumi.Resource
+) -> TenantStorage:
+    child = pulumi.ResourceOptions(parent=parent)
+    bucket: aws.s3.Bucket | None = None
+    if args.dedicated_bucket:
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket", bucket=f"codexos-tenant-{args.slug}", tags=args.tags, opts=child
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-bucket-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms", kms_master_key_id=key.arn
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=child,
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-bucket-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-bucket-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled"
+            ),
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-bucket-lifecycle",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-exports",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(
+                        prefix=f"{args.prefix}exports/"
+                    ),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=EXPORT_EXPIRY_DAYS
+                    ),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=EXPORT_EXPIRY_DAYS
+                    ),
+                )
+            ],
+            opts=child,
+        )
+        bucket_name: pulumi.Output[str] = bucket.bucket
+    else:
+        assert args.shared_bucket is not None  # guaranteed by parse_stack_config
+        bucket_name = pulumi.Output.from_input(args.shared_bucket)
+    for prefix in PREFIXES:
+        # A zero-byte marker makes the prefix visible and proves puts work with the tenant key.
+        aws.s3.BucketObjectv2(
+            f"{name}-prefix-{prefix}",
+            bucket=bucket_name,
+            key=f"{args.prefix}{prefix}/",
+            content="",
+            server_side_encryption="aws:kms",
+            kms_key_id=key.arn,
+            tags=args.tags,
+            opts=child,
+        )
+    return TenantStorage(bucket_name, bucket)

@@ -1,0 +1,19 @@
+"""Every mandatory guardrail, and `check` to run them over a stack's resources."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from policies import aws_rules, kubernetes_rules, redis_rules
+from policies.rule import Resource, ResourceRule, StackRule, Violation, evaluate
+
+RESOURCE_RULES: tuple[ResourceRule, ...] = (
+    *aws_rules.RESOURCE_RULES,
+    *kubernetes_rules.RESOURCE_RULES,
+    *redis_rules.RESOURCE_RULES,
+)
+STACK_RULES: tuple[StackRule, ...] = (*aws_rules.STACK_RULES, *kubernetes_rules.STACK_RULES)
+
+
+def check(resources: Sequence[Resource]) -> list[Violation]:
+    return evaluate(resources, RESOURCE_RULES, STACK_RULES)

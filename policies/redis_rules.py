@@ -1,0 +1,64 @@
+"""Guardrails for the tenant's Redis ACL user: its own key pattern and no dangerous command."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from policies import tokens as t
+from policies.rule import ResourceRule
+
+FORBIDDEN = {
+    "keys",
+    "scan",
+    "flushall",
+    "flushdb",
+    "config",
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+    "function",
+    "script",
+    "debug",
+    "shutdown",
+    "acl",
+    "module",
+    "migrate",
+    "restore",
+    "psubscribe",
+    "monitor",
+    "replicaof",
+    "slaveof",
+}
+_KEYS = re.compile(r"~tenant:[0-9a-f-]{36}:\*")
+
+
+def _acl(props: dict[str, Any]) -> Iterable[str]:
+    rules = props.get("rules")
+    if rules is None:  # another kind of dynamic resource
+        return
+    rules = [str(r) for r in rules]
+    key_rules = [r for r in rules if r.startswith("~") or r.startswith("%") or r == "allkeys"]
+    if not key_rules or any(not _KEYS.fullmatch(r) for r in key_rules):
+        yield f"key patterns {key_rules}; expected exactly ~tenant:<id>:*"
+    if "-@all" not in rules:
+        yield "rules do not start from -@all; expected an explicit allow-list"
+    granted = {r[1:].lower() for r in rules if r.startswith("+")}
+    bad = sorted(c for c in granted if c.split("|")[0] in FORBIDDEN or c.startswith("@"))
+    if bad:
+        yield f"grants forbidden commands or categories: {', '.join(bad)}"
+
+
+RESOURCE_RULES = (
+    ResourceRule(
+        "redis-acl-allow-list",
+        "Tenant Redis users reach only tenant:<id>:* keys through an explicit command allow-list.",
+        "build the rules with tenancy.redis_acl.acl_rules",
+        (t.DYNAMIC,),
+        _acl,
+    ),
+)

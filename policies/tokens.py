@@ -1,0 +1,21 @@
+"""Pulumi type tokens the guardrails look at."""
+
+KMS_KEY = "aws:kms/key:Key"
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_SSE = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+)
+BUCKET_PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
+IAM_ROLE = "aws:iam/role:Role"
+IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
+LIMIT_RANGE = "kubernetes:core/v1:LimitRange"
+DYNAMIC = "pulumi-python:dynamic:Resource"
+
+AWS_TAGGABLE = (KMS_KEY, BUCKET, BUCKET_OBJECT, IAM_ROLE)
+KUBERNETES = (NAMESPACE, SERVICE_ACCOUNT, NETWORK_POLICY, RESOURCE_QUOTA, LIMIT_RANGE)
+REQUIRED_TAGS = ("tenant-id", "plan", "managed-by")
