@@ -8,10 +8,11 @@ This is how the program is checked on machines without the Pulumi CLI or cloud c
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
+from pulumi.runtime.mocks import MockMonitor
 
 from infra.args import TenantStackArgs
 from infra.tenant_stack import TenantStack
@@ -26,10 +27,11 @@ class RenderedResource:
     type: str
     name: str
     props: dict[str, Any]
+    parent_type: str | None = None
 
     def key_properties(self) -> dict[str, Any]:
         """A few properties that identify the resource in a table."""
-        keep = ("name", "bucket", "key", "enableKeyRotation", "metadata", "targetKeyId")
+        keep = ("name", "bucket", "key", "enableKeyRotation", "metadata", "targetKeyId", "username")
         shown = {k: v for k, v in self.props.items() if k in keep}
         if isinstance(shown.get("metadata"), dict):
             shown["metadata"] = {k: shown["metadata"].get(k) for k in ("name", "namespace")}
@@ -38,6 +40,19 @@ class RenderedResource:
 
 def _fake_id(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]
+
+
+class _ParentRecordingMonitor(MockMonitor):
+    """The stock mock monitor, also noting each resource's parent type (Mocks never sees it)."""
+
+    def __init__(self, mocks: InventoryMocks) -> None:
+        super().__init__(mocks)
+        self.parent_types: dict[str, str | None] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        parent = request.parent.split("::")[2].split("$")[-1] if request.parent else None
+        self.parent_types[request.name] = parent
+        return super().RegisterResource(request)
 
 
 class InventoryMocks(pulumi.runtime.Mocks):
@@ -74,8 +89,13 @@ class InventoryMocks(pulumi.runtime.Mocks):
 def render_tenant(args: TenantStackArgs) -> list[RenderedResource]:
     """Every resource `TenantStack` registers for `args`, in registration order."""
     mocks = InventoryMocks(args)
+    monitor = _ParentRecordingMonitor(mocks)
     pulumi.runtime.set_mocks(
-        mocks, project="codexos-tenancy", stack=f"tenant-{args.slug}", preview=False
+        mocks,
+        project="codexos-tenancy",
+        stack=f"tenant-{args.slug}",
+        preview=False,
+        monitor=monitor,
     )
     component: list[TenantStack] = []
 
@@ -87,4 +107,4 @@ def render_tenant(args: TenantStackArgs) -> list[RenderedResource]:
         return component[0].namespace
 
     build()
-    return mocks.resources
+    return [replace(r, parent_type=monitor.parent_types.get(r.name)) for r in mocks.resources]

@@ -1,0 +1,89 @@
+"""Bad stack config fails at construction, naming the stack and the config key."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.args import parse_stack_config
+from infra.errors import StackConfigError
+from tenancy.plans import load_catalog
+from tests.infra.stack_args import config_values, stack_args
+
+
+def test_valid_config_builds_args() -> None:
+    args = stack_args("enterprise")
+    assert args.dedicated_bucket and args.namespace == "tenant-acme-enterprise"
+    assert args.account_id == "123456789012"
+    assert args.oidc_issuer == "oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+    assert args.tags == {
+        "tenant-id": str(args.tenant_id),
+        "plan": "enterprise",
+        "managed-by": "codexos-tenancy",
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"plan": "platinum"},
+            "tenant-acme-platinum: config `tenancy:plan` is 'platinum'; expected one of: free, pro, enterprise",
+        ),
+        (
+            {"sharedBucket": None},
+            "tenant-acme-pro: config `tenancy:sharedBucket` is missing; expected the shared bucket's name "
+            "(plan pro stores under a prefix)",
+        ),
+        (
+            {"egressCidrs": ["10.0.0.0/8", "10.0.0.300/8"]},
+            "tenant-acme-pro: config `tenancy:egressCidrs[1]` is '10.0.0.300/8'; expected a CIDR such as 10.20.0.0/16",
+        ),
+        (
+            {"egressCidrs": ["10.0.0.1/8"]},
+            "config `tenancy:egressCidrs[0]` is '10.0.0.1/8'; expected a CIDR",
+        ),
+        ({"tenantId": "not-a-uuid"}, "config `tenancy:tenantId` is 'not-a-uuid'; expected a UUID"),
+        (
+            {"status": "paused"},
+            "config `tenancy:status` is 'paused'; expected one of: active, suspended, deleted",
+        ),
+        (
+            {"platformAdminArn": "admin"},
+            "config `tenancy:platformAdminArn` is 'admin'; expected arn:aws:iam::",
+        ),
+        (
+            {"sharedBucket": "Bad_Bucket"},
+            "config `tenancy:sharedBucket` is 'Bad_Bucket'; expected an S3 bucket name",
+        ),
+    ],
+)
+def test_bad_config_names_the_key(overrides: dict[str, object], message: str) -> None:
+    values = config_values(**overrides)  # type: ignore[arg-type]
+    with pytest.raises(
+        StackConfigError,
+        match=message.replace("(", r"\(")
+        .replace(")", r"\)")
+        .replace("[", r"\[")
+        .replace("]", r"\]")
+        .replace(".", r"\."),
+    ):
+        parse_stack_config(f"tenant-{values['slug']}", values, load_catalog(), "eu-west-1")
+
+
+def test_stack_name_must_match_slug() -> None:
+    with pytest.raises(
+        StackConfigError,
+        match=r"tenant-other: config `tenancy:slug` is 'acme-pro'; expected the slug",
+    ):
+        parse_stack_config("tenant-other", config_values(), load_catalog(), "eu-west-1")
+
+
+def test_region_is_required() -> None:
+    with pytest.raises(
+        StackConfigError, match="config `aws:region` is missing; expected an AWS region"
+    ):
+        parse_stack_config("tenant-acme-pro", config_values(), load_catalog(), None)
+
+
+def test_dedicated_plan_needs_no_shared_bucket() -> None:
+    assert stack_args("enterprise", sharedBucket=None).shared_bucket is None

@@ -1,0 +1,235 @@
+"""The TenantStack program under Pulumi mocks, for every plan and for a suspended tenant.
+
+`render_tenant` runs the program inside `@pulumi.runtime.test`, so every Output is awaited;
+each assertion names the resource it is about.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pytest
+
+from infra.render import InventoryMocks
+from infra.tenant_stack import TenantStack
+from policies import tokens as t
+from tenancy import redis_acl
+from tests.infra.inventory import Inventory, statements
+from tests.infra.stack_args import stack_args
+
+PLANS = ("free", "pro", "enterprise")
+
+
+@pytest.fixture(scope="module", params=PLANS)
+def inv(request: pytest.FixtureRequest) -> Inventory:
+    return Inventory.of(stack_args(request.param))
+
+
+def test_every_child_is_parented_to_the_component(inv: Inventory) -> None:
+    for r in inv.resources:
+        if r.type == "codexos:tenancy:TenantStack":
+            continue
+        assert r.parent_type == "codexos:tenancy:TenantStack", (
+            f"{r.name}: parent is {r.parent_type}"
+        )
+        assert r.name.startswith(f"{inv.args.namespace}-"), (
+            f"{r.name}: child names are <component>-<role>"
+        )
+
+
+def test_kms_key_rotates_and_only_admin_and_tenant_role_may_use_it(inv: Inventory) -> None:
+    key = inv.one(t.KMS_KEY)
+    assert key.props["enableKeyRotation"] is True, f"{key.name}: rotation off"
+    assert key.props["deletionWindowInDays"] == 30, f"{key.name}: deletion window"
+    alias = inv.one("aws:kms/alias:Alias")
+    assert alias.props["name"] == f"alias/tenant-{inv.args.slug}", f"{alias.name}: alias name"
+    principals = {json.dumps(s["Principal"]) for s in statements(key).values()}
+    role_arn = f"arn:aws:iam::123456789012:role/tenant-{inv.args.slug}-workload"
+    assert principals == {
+        json.dumps({"AWS": inv.args.platform_admin_arn}),
+        json.dumps({"AWS": role_arn}),
+    }, f"{key.name}: key policy principals {principals}"
+    use = statements(key)["TenantRoleUsesWithItsContext"]
+    assert use["Condition"]["StringEquals"] == {
+        "kms:EncryptionContext:tenant_id": str(inv.args.tenant_id)
+    }
+
+
+def test_storage_by_plan(inv: Inventory) -> None:
+    key_arn = "arn:aws:kms:eu-west-1:123456789012:key/"
+    objects = inv.all(t.BUCKET_OBJECT)
+    assert sorted(o.props["key"] for o in objects) == [
+        f"tenants/{inv.args.tenant_id}/{p}/" for p in ("documents", "exports", "uploads")
+    ], f"prefix markers: {[o.name for o in objects]}"
+    for o in objects:
+        assert o.props["serverSideEncryption"] == "aws:kms", f"{o.name}: not SSE-KMS"
+        assert o.props["kmsKeyId"].startswith(key_arn), f"{o.name}: not the tenant key"
+    if inv.args.plan.storage.model == "shared_prefix":
+        assert inv.all(t.BUCKET) == [], "shared-prefix plan must not create a bucket"
+        assert {o.props["bucket"] for o in objects} == {"codexos-tenant-data"}
+        return
+    bucket = inv.one(t.BUCKET)
+    assert bucket.props["bucket"] == f"codexos-tenant-{inv.args.slug}", f"{bucket.name}: name"
+    sse = inv.one(t.BUCKET_SSE).props["rules"][0]
+    assert sse["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    assert sse["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].startswith(key_arn)
+    assert sse["bucketKeyEnabled"] is True, "bucket keys off"
+    pab = inv.one(t.BUCKET_PUBLIC_ACCESS)
+    assert all(
+        pab.props[f] is True
+        for f in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    ), f"{pab.name}: {pab.props}"
+    versioning = inv.one("aws:s3/bucketVersioning:BucketVersioning")
+    assert versioning.props["versioningConfiguration"]["status"] == "Enabled", f"{versioning.name}"
+    rule = inv.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").props[
+        "rules"
+    ][0]
+    assert (
+        rule["filter"]["prefix"] == f"tenants/{inv.args.tenant_id}/exports/"
+        and rule["expiration"]["days"] == 30
+    )
+
+
+def test_workload_role_is_scoped_to_tenant(inv: Inventory) -> None:
+    role = inv.one(t.IAM_ROLE)
+    trust = json.loads(role.props["assumeRolePolicy"])["Statement"][0]
+    issuer = inv.args.oidc_issuer
+    assert trust["Principal"] == {"Federated": inv.args.oidc_provider_arn}, (
+        f"{role.name}: trust principal"
+    )
+    assert trust["Condition"]["StringEquals"][f"{issuer}:sub"] == (
+        f"system:serviceaccount:tenant-{inv.args.slug}:workload"
+    ), f"{role.name}: trusted by another service account"
+    policy = inv.one(t.IAM_ROLE_POLICY)
+    s = statements(policy)
+    prefix = f"tenants/{inv.args.tenant_id}/"
+    assert s["ObjectsUnderOwnPrefix"]["Resource"].endswith(f"/{prefix}*"), (
+        f"{policy.name}: object scope"
+    )
+    assert s["ListOwnPrefixOnly"]["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    deny = s["PutRequiresTenantKey"]
+    assert (
+        deny["Effect"] == "Deny"
+        and deny["Condition"]["StringNotEquals"]["s3:x-amz-server-side-encryption"] == "aws:kms"
+    ), f"{policy.name}: SSE-KMS not required on put"
+    kms = s["OwnKeyWithOwnContext"]
+    assert kms["Resource"].startswith("arn:aws:kms:") and "*" not in kms["Resource"], (
+        f"{policy.name}: key scope"
+    )
+    assert kms["Condition"]["StringEquals"]["kms:EncryptionContext:tenant_id"] == str(
+        inv.args.tenant_id
+    )
+
+
+def test_namespace_is_labelled_isolated_and_quota_follows_plan(inv: Inventory) -> None:
+    ns = inv.one(t.NAMESPACE)
+    labels = ns.props["metadata"]["labels"]
+    assert (
+        labels["tenant-id"] == str(inv.args.tenant_id) and labels["plan"] == inv.args.plan.name
+    ), f"{ns.name}"
+    sa = inv.one(t.SERVICE_ACCOUNT)
+    assert sa.props["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(
+        f"role/tenant-{inv.args.slug}-workload"
+    ), f"{sa.name}: IRSA annotation"
+    policies = {p.props["metadata"]["name"]: p.props["spec"] for p in inv.all(t.NETWORK_POLICY)}
+    assert set(policies) == {
+        "default-deny",
+        "allow-same-namespace",
+        "allow-dns",
+        "allow-platform-ingress",
+        "allow-egress-cidrs",
+    }
+    deny = policies["default-deny"]
+    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress", "Egress"], (
+        "default-deny spec"
+    )
+    assert "ingress" not in deny and "egress" not in deny, "default-deny must allow nothing"
+    cidrs = [peer["ipBlock"]["cidr"] for peer in policies["allow-egress-cidrs"]["egress"][0]["to"]]
+    assert cidrs == ["10.40.0.0/16"], "egress only to configured CIDRs"
+    quota = inv.one(t.RESOURCE_QUOTA).props["spec"]["hard"]
+    k8s = inv.args.plan.kubernetes
+    assert quota == {
+        "requests.cpu": k8s.cpu,
+        "limits.cpu": k8s.cpu,
+        "requests.memory": k8s.memory,
+        "limits.memory": k8s.memory,
+        "pods": str(k8s.pods),
+    }, f"quota of {inv.args.plan.name}"
+    limits = inv.one(t.LIMIT_RANGE).props["spec"]["limits"][0]
+    assert limits["default"] == {"cpu": k8s.container_cpu, "memory": k8s.container_memory}
+
+
+def test_data_plane_schema_and_redis_user(inv: Inventory) -> None:
+    schema = inv.one("postgresql:index/schema:Schema")
+    assert schema.props["name"] == f"tenant_{inv.args.tenant_id.hex}", f"{schema.name}: schema name"
+    grant = inv.one("postgresql:index/grant:Grant")
+    assert grant.props["objectType"] == "schema" and grant.props["schema"] == schema.props["name"]
+    role = inv.one("postgresql:index/role:Role")
+    assert role.props["login"] is False, f"{role.name}: tenant schema role must not log in"
+    user = inv.one(t.DYNAMIC)
+    assert user.props["username"] == f"tenant-{inv.args.tenant_id}"
+    assert user.props["rules"] == redis_acl.acl_rules(inv.args.tenant_id), f"{user.name}: ACL rules"
+
+
+def test_every_taggable_resource_is_tagged(inv: Inventory) -> None:
+    for r in inv.resources:
+        if r.type in t.AWS_TAGGABLE:
+            assert r.props.get("tags") == inv.args.tags, f"{r.name}: tags {r.props.get('tags')}"
+        if r.type in t.KUBERNETES:
+            labels = r.props["metadata"]["labels"]
+            assert {k: labels[k] for k in t.REQUIRED_TAGS} == inv.args.tags, (
+                f"{r.name}: labels {labels}"
+            )
+
+
+def test_suspended_tenant_runs_no_pods() -> None:
+    inv = Inventory.of(stack_args("pro", status="suspended"))
+    quota = inv.one(t.RESOURCE_QUOTA)
+    assert quota.props["spec"]["hard"]["pods"] == "0", (
+        f"{quota.name}: suspended tenant still runs pods"
+    )
+    assert quota.props["metadata"]["labels"]["tenant-status"] == "suspended"
+    assert inv.one(t.KMS_KEY).props["enableKeyRotation"] is True, "suspension keeps the key"
+
+
+def test_no_egress_policy_without_cidrs() -> None:
+    inv = Inventory.of(stack_args("free", egressCidrs=[]))
+    names = {p.props["metadata"]["name"] for p in inv.all(t.NETWORK_POLICY)}
+    assert "allow-egress-cidrs" not in names and "default-deny" in names
+
+
+def test_component_outputs_resolve() -> None:
+    args = stack_args("enterprise")
+    pulumi.runtime.set_mocks(
+        InventoryMocks(args), project="codexos-tenancy", stack=f"tenant-{args.slug}", preview=False
+    )
+
+    @pulumi.runtime.test
+    def outputs() -> pulumi.Output[None]:
+        stack = TenantStack(args.namespace, args, pulumi.Output.secret("redis://mock"))
+
+        def check(values: list[str]) -> None:
+            key_arn, bucket, role_arn, namespace = values
+            assert key_arn.startswith("arn:aws:kms:eu-west-1:123456789012:key/"), (
+                f"key_arn {key_arn}"
+            )
+            assert bucket == f"codexos-tenant-{args.slug}", f"bucket_name {bucket}"
+            assert role_arn.endswith(f":role/tenant-{args.slug}-workload"), f"role_arn {role_arn}"
+            assert namespace == args.namespace, f"namespace {namespace}"
+
+        return pulumi.Output.all(
+            stack.key_arn, stack.bucket_name, stack.role_arn, stack.namespace
+        ).apply(check)
+
+    outputs()
+
+
+def test_component_rejects_untyped_args() -> None:
+    with pytest.raises(TypeError, match="tenant-x: args must be TenantStackArgs, got dict"):
+        TenantStack("tenant-x", {"slug": "x"}, "redis://mock")  # type: ignore[arg-type]
