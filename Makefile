@@ -8,7 +8,7 @@ UV_VERSION := 0.13.8
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help demo test lint deps down clean
+.PHONY: help setup demo test lint deps down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -23,6 +23,8 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 deps: ## Find or install PostgreSQL >= 15 and Redis >= 7 server binaries
 	@bash scripts/ensure-servers.sh
+
+setup: deps $(VENV)/.synced ## Create the virtualenv and find the server binaries (demo and test do this)
 
 demo: deps $(VENV)/.synced ## Run the main job on embedded defaults (throwaway local servers)
 	$(VENV)/bin/tenancy demo

@@ -12,7 +12,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from infra.errors import InfraError
@@ -64,29 +63,38 @@ def _selected(slugs: list[str] | None, directory: Path) -> list[str]:
     return wanted
 
 
-def render_stacks(stacks: list[str], directory: Path, project_file: Path) -> dict[str, Any]:
-    """stack -> list of rendered resources, or the config error that stopped it."""
+def render_stacks(
+    stacks: list[str],
+    directory: Path,
+    project_file: Path,
+    *,
+    keep_resources: bool,
+    workers: int | None,
+) -> dict[str, Any]:
+    """stack -> Rendered, or the config error that stopped it (nothing else is lost)."""
     from infra.args import parse_stack_config
-    from infra.render import render_tenant
+    from infra.render_many import render_many
     from infra.stack_files import load_stack_config, tenant_values
     from tenancy.plans import default_catalog
 
     catalog = default_catalog()
     out: dict[str, Any] = {}
-    with Progress(console=err_console, transient=True, disable=len(stacks) < 5) as progress:
-        task = progress.add_task("rendering stacks under mocks", total=len(stacks))
-        for stack in stacks:
-            config = load_stack_config(stack, directory, project_file)
-            try:
-                args = parse_stack_config(
-                    stack, tenant_values(config), catalog, config.get("aws:region")
-                )
-            except InfraError as exc:
-                out[stack] = exc
-            else:
-                out[stack] = render_tenant(args)
-            progress.advance(task)
-    return out
+    valid = []
+    for stack in stacks:
+        config = load_stack_config(stack, directory, project_file)
+        try:
+            valid.append(
+                parse_stack_config(stack, tenant_values(config), catalog, config.get("aws:region"))
+            )
+        except InfraError as exc:
+            out[stack] = exc
+    with err_console.status(f"rendering {len(valid)} stack(s) under Pulumi mocks"):
+        for rendered in render_many(valid, workers=workers, keep_resources=keep_resources):
+            out[rendered.stack] = rendered
+    return dict(sorted(out.items()))
+
+
+WorkersOption = typer.Option(None, help="Worker processes (default: one per CPU for many stacks).")
 
 
 @app.command()
@@ -94,9 +102,12 @@ def render(
     slugs: list[str] = typer.Argument(None, help="Slugs or stack names (default: all)."),
     as_json: bool = JsonOption,
     directory: Path = typer.Option(STACKS_DIR, help="Where stack files live."),
+    workers: int | None = WorkersOption,
 ) -> None:
     """Run the real program under Pulumi mocks and print each tenant's resource inventory."""
-    rendered = render_stacks(_selected(slugs, directory), directory, PROJECT_FILE)
+    rendered = render_stacks(
+        _selected(slugs, directory), directory, PROJECT_FILE, keep_resources=True, workers=workers
+    )
     failed = {s: r for s, r in rendered.items() if isinstance(r, Exception)}
     if as_json:
         typer.echo(
@@ -106,7 +117,7 @@ def render(
                     if isinstance(r, Exception)
                     else [
                         {"type": x.type, "name": x.name, "properties": x.key_properties()}
-                        for x in r
+                        for x in r.resources
                     ]
                     for stack, r in rendered.items()
                 },
@@ -115,9 +126,10 @@ def render(
             )
         )
     else:
-        for stack, resources in rendered.items():
-            if isinstance(resources, Exception):
+        for stack, result in rendered.items():
+            if isinstance(result, Exception):
                 continue
+            resources = result.resources
             table = Table(title=f"{stack}: {len(resources)} resources")
             table.add_column("type")
             table.add_column("name")
@@ -135,20 +147,19 @@ def render(
 def check(
     slugs: list[str] = typer.Argument(None, help="Slugs or stack names (default: all)."),
     directory: Path = typer.Option(STACKS_DIR, help="Where stack files live."),
+    workers: int | None = WorkersOption,
 ) -> None:
     """Render and run every guardrail; exit 1 naming tenant, resource, policy and remedy."""
-    from policies.guardrails import check as run_guardrails
-
-    rendered = render_stacks(_selected(slugs, directory), directory, PROJECT_FILE)
+    rendered = render_stacks(
+        _selected(slugs, directory), directory, PROJECT_FILE, keep_resources=False, workers=workers
+    )
     problems = 0
-    for stack, resources in rendered.items():
-        if isinstance(resources, Exception):
-            err_console.print(
-                f"{stack}: config error: {resources}", highlight=False, soft_wrap=True
-            )
+    for stack, result in rendered.items():
+        if isinstance(result, Exception):
+            err_console.print(f"{stack}: config error: {result}", highlight=False, soft_wrap=True)
             problems += 1
             continue
-        for violation in run_guardrails(resources):
+        for violation in result.violations or []:
             err_console.print(
                 f"{stack}: {violation.resource}: [{violation.policy}] {violation.message}; "
                 f"remedy: {violation.remediation}",

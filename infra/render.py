@@ -52,7 +52,7 @@ class _ParentRecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         parent = request.parent.split("::")[2].split("$")[-1] if request.parent else None
         self.parent_types[request.name] = parent
-        return super().RegisterResource(request)
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
 
 class InventoryMocks(pulumi.runtime.Mocks):
@@ -82,7 +82,7 @@ class InventoryMocks(pulumi.runtime.Mocks):
         self.resources.append(RenderedResource(args.typ, args.name, inputs))
         return resource_id, outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         raise NotImplementedError(f"the program must not call provider functions ({args.token})")
 
 
@@ -99,7 +99,7 @@ def render_tenant(args: TenantStackArgs) -> list[RenderedResource]:
     )
     component: list[TenantStack] = []
 
-    @pulumi.runtime.test
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def build() -> pulumi.Output[str]:
         component.append(
             TenantStack(args.namespace, args, pulumi.Output.secret(MOCK_REDIS_ADMIN_URL))

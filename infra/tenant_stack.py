@@ -42,7 +42,7 @@ class TenantStack(pulumi.ComponentResource):
         self.key_arn = key.key.arn
         self.bucket_name = storage.bucket_name
         self.role_arn = role.arn
-        self.namespace = space.namespace.metadata.apply(lambda m: m.name)
+        self.namespace = space.namespace.metadata.apply(lambda m: m.name or args.namespace)
         self.register_outputs(
             {
                 "key_arn": self.key_arn,

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import cache
 from typing import Any
 
-import kubernetes_validate
-
 from policies import tokens as t
+from policies.kubernetes_schema import KUBERNETES_VERSION, schema_errors
 from policies.rule import Resource, ResourceRule, StackRule
 from tenancy.plans import PlanCatalog, default_catalog
-
-KUBERNETES_VERSION = "1.37.0"
 
 
 def _metadata(props: dict[str, Any]) -> dict[str, Any]:
@@ -70,25 +66,9 @@ def _limits_match_plan(props: dict[str, Any]) -> Iterable[str]:
             yield f"max memory is {(item.get('max') or {}).get('memory')!r}; plan {plan} says {quota.memory!r}"
 
 
-@cache
-def _validate_cached(manifest_json: str) -> str | None:
-    import json
-
-    try:
-        kubernetes_validate.validate(json.loads(manifest_json), KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        return f"{exc.message} at {'.'.join(str(p) for p in exc.path) or '(root)'}"
-    except kubernetes_validate.InvalidSchemaError as exc:
-        return f"no schema: {exc}"
-    return None
-
-
 def _schema_valid(props: dict[str, Any]) -> Iterable[str]:
-    import json
-
     manifest = {k: v for k, v in props.items() if not k.startswith("__")}
-    error = _validate_cached(json.dumps(manifest, sort_keys=True, default=str))
-    if error:
+    for error in schema_errors(manifest):
         yield f"does not validate against the Kubernetes {KUBERNETES_VERSION} schema: {error}"
 
 
@@ -107,7 +87,7 @@ def _is_default_deny(props: dict[str, Any]) -> bool:
 
 
 def _namespace_isolated(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
-    def in_namespace(kind: str, ns: str) -> list[Resource]:
+    def in_namespace(kind: str, ns: object) -> list[Resource]:
         return [
             r for r in resources if r.type == kind and _metadata(r.props).get("namespace") == ns
         ]

@@ -113,16 +113,16 @@ def acl_rules(tenant_id: uuid.UUID | str, commands: tuple[str, ...] = TENANT_COM
 
 def set_user(client: redis.Redis, name: str, password: str, rules: list[str]) -> None:
     """Create or fully redefine an ACL user (`reset` first, so no old grant survives)."""
-    client.execute_command("ACL", "SETUSER", name, "reset", "on", f">{password}", *rules)
+    client.execute_command("ACL", "SETUSER", name, "reset", "on", f">{password}", *rules)  # type: ignore[no-untyped-call]
 
 
 def delete_user(client: redis.Redis, name: str) -> bool:
     """Remove the user; False when it did not exist."""
-    return bool(client.execute_command("ACL", "DELUSER", name))
+    return bool(client.execute_command("ACL", "DELUSER", name))  # type: ignore[no-untyped-call]
 
 
 def get_user(client: redis.Redis, name: str) -> dict[str, object] | None:
-    raw = client.execute_command("ACL", "GETUSER", name)
+    raw = client.execute_command("ACL", "GETUSER", name)  # type: ignore[no-untyped-call]
     if raw is None:
         return None
     if isinstance(raw, dict):

@@ -41,3 +41,40 @@ def test_unknown_slug_is_refused() -> None:
     result = CliRunner().invoke(app, ["stacks", "render", "nobody"])
     assert result.exit_code != 0
     assert "no stack file for tenant-nobody" in str(result.exception)
+
+
+def test_guardrail_violation_names_tenant_resource_policy_and_remedy(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import infra.render_many as render_many
+    from infra.render import render_tenant
+
+    def without_default_deny(args):  # type: ignore[no-untyped-def]
+        return [r for r in render_tenant(args) if not r.name.endswith("-netpol-default-deny")]
+
+    monkeypatch.setattr(render_many, "render_tenant", without_default_deny)
+    result = CliRunner().invoke(app, ["stacks", "check", "acme-free"])
+    assert result.exit_code == 1
+    assert (
+        "tenant-acme-free: tenant-acme-free-namespace: [namespace-isolated] namespace tenant-acme-free has no "
+        "default-deny NetworkPolicy (ingress and egress); remedy: create the namespace through "
+        "infra.network.tenant_namespace" in result.output
+    )
+
+
+def test_parallel_rendering_matches_sequential() -> None:
+    from infra.render_many import render_many
+    from tests.infra.stack_args import stack_args
+
+    tenants = [
+        stack_args(
+            ("free", "pro", "enterprise")[i % 3],
+            slug=f"par-{i:03d}",
+            tenantId=f"00000000-0000-4000-8000-{i:012d}",
+        )
+        for i in range(42)
+    ]
+    sequential = render_many(tenants, workers=1, keep_resources=False)
+    parallel = render_many(tenants, workers=2, keep_resources=False)
+    assert [(r.stack, r.resource_count, r.violations) for r in parallel] == [
+        (r.stack, r.resource_count, r.violations) for r in sequential
+    ]
+    assert all(r.violations == [] for r in parallel)

@@ -1,0 +1,1 @@
+"""Driving many tenant stacks with the Pulumi Automation API."""

@@ -1,0 +1,159 @@
+"""Preview or update many tenant stacks, each in its own process and workspace directory.
+
+    python -m infra.automation.deploy preview --affected-base origin/main [--parallel 4]
+    python -m infra.automation.deploy up --stack tenant-acme --stack tenant-globex
+
+Prints a per-tenant result table (also written as Markdown with --summary-file, for the pull
+request comment) and exits 1 if any tenant failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from infra.automation.workspace import make_workspace
+
+OPERATIONS = ("preview", "up")
+POLICY_PACK = str(Path(__file__).resolve().parents[2] / "policies")
+
+
+@dataclass(frozen=True)
+class StackResult:
+    stack: str
+    operation: str
+    ok: bool
+    summary: str
+    seconds: float
+    workspace: str
+
+
+def run_stack(stack: str, operation: str) -> StackResult:
+    """One stack, in this process, in a workspace directory of its own."""
+    started = time.monotonic()
+    workspace = make_workspace(stack)
+    try:
+        from pulumi import automation as auto
+
+        selected = auto.create_or_select_stack(stack_name=stack, work_dir=str(workspace))
+        if operation == "preview":
+            preview = selected.preview(policy_packs=[POLICY_PACK], color="never")
+            summary = (
+                ", ".join(f"{op} {n}" for op, n in sorted(preview.change_summary.items()))
+                or "no changes"
+            )
+        else:
+            up = selected.up(policy_packs=[POLICY_PACK], color="never")
+            changes = up.summary.resource_changes or {}
+            summary = ", ".join(f"{op} {n}" for op, n in sorted(changes.items())) or "no changes"
+        return StackResult(
+            stack, operation, True, summary, time.monotonic() - started, str(workspace)
+        )
+    except FileNotFoundError as exc:
+        message = f"Pulumi CLI not found ({exc.filename or exc}); install it before `{operation}`"
+        return StackResult(
+            stack, operation, False, message, time.monotonic() - started, str(workspace)
+        )
+    except Exception as exc:  # reported per tenant; one failure must not stop the others
+        message = " ".join(str(exc).split())[-400:] or type(exc).__name__
+        return StackResult(
+            stack, operation, False, message, time.monotonic() - started, str(workspace)
+        )
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def run_all(
+    stacks: Sequence[str],
+    operation: str,
+    parallel: int,
+    runner: Callable[[str, str], StackResult] = run_stack,
+) -> list[StackResult]:
+    """At most `parallel` stacks at once, each in a fresh process ("spawn": no shared state)."""
+    if operation not in OPERATIONS:
+        raise ValueError(f"operation is {operation!r}; expected one of {OPERATIONS}")
+    if parallel < 1:
+        raise ValueError(f"parallel is {parallel}; expected >= 1")
+    results: list[StackResult] = []
+    with ProcessPoolExecutor(
+        max_workers=parallel, mp_context=get_context("spawn"), max_tasks_per_child=1
+    ) as pool:
+        futures = {pool.submit(runner, stack, operation): stack for stack in stacks}
+        for future in as_completed(futures):
+            try:
+                results.append(future.result())
+            except Exception as exc:  # the worker itself died
+                results.append(
+                    StackResult(futures[future], operation, False, f"worker failed: {exc}", 0.0, "")
+                )
+    return sorted(results, key=lambda r: r.stack)
+
+
+def markdown(results: Sequence[StackResult], operation: str) -> str:
+    failed = sum(not r.ok for r in results)
+    lines = [
+        f"### `pulumi {operation}`: {len(results) - failed} ok, {failed} failed",
+        "",
+        "| tenant stack | result | changes / error | seconds |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        text = r.summary.replace("|", "\\|")
+        lines.append(
+            f"| `{r.stack}` | {'ok' if r.ok else '**FAILED**'} | {text} | {r.seconds:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.automation.deploy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("operation", choices=OPERATIONS)
+    parser.add_argument(
+        "--stack", action="append", default=[], help="a stack to include (repeatable)"
+    )
+    parser.add_argument(
+        "--affected-base", help="include the stacks a change since this git ref affects"
+    )
+    parser.add_argument("--parallel", type=int, default=4, help="stacks at once (default 4)")
+    parser.add_argument("--summary-file", type=Path, help="also write the table as Markdown here")
+    args = parser.parse_args(argv)
+    stacks = list(args.stack)
+    skipped: list[str] = []
+    if args.affected_base:
+        from infra.affected import affected_stacks
+        from infra.stack_files import PROJECT_ROOT
+
+        for affected in affected_stacks(PROJECT_ROOT, args.affected_base):
+            # Tearing a tenant down follows its export and hard delete; never a side effect here.
+            (skipped if affected.removed else stacks).append(affected.stack)
+    stacks = sorted(set(stacks))
+    if not stacks:
+        print("no stacks to run")
+        return 0
+    results = run_all(stacks, args.operation, args.parallel)
+    table = markdown(results, args.operation)
+    if skipped:
+        table += (
+            "\nRemoved stack files (destroy deliberately after export): "
+            + ", ".join(skipped)
+            + "\n"
+        )
+    print(table)
+    if args.summary_file:
+        args.summary_file.write_text(table)
+    return 1 if any(not r.ok for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

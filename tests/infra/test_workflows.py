@@ -1,0 +1,80 @@
+"""The pull-request and deploy workflows parse and call only commands that exist."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import typer.main
+import yaml
+
+from infra.automation.deploy import OPERATIONS
+from tenancy.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def run_lines() -> list[tuple[str, str]]:
+    lines = []
+    for path in WORKFLOWS:
+        workflow = yaml.safe_load(path.read_text())
+        for job in workflow["jobs"].values():
+            for step in job["steps"]:
+                for line in str(step.get("run", "")).splitlines():
+                    lines.append((path.name, line.strip()))
+    return lines
+
+
+def test_workflows_parse_with_triggers_and_jobs() -> None:
+    assert {p.name for p in WORKFLOWS} == {"pull-request.yml", "deploy.yml"}
+    for path in WORKFLOWS:
+        workflow = yaml.safe_load(path.read_text())
+        assert workflow["jobs"], path.name
+        assert True in workflow or "on" in workflow, (
+            f"{path.name}: no trigger"
+        )  # YAML 1.1 reads `on` as True
+
+
+def test_tenancy_commands_exist() -> None:
+    click_app = typer.main.get_command(app)
+    found = 0
+    for name, line in run_lines():
+        for match in re.finditer(r"\.venv/bin/tenancy ([a-z-]+) ([a-z-]+)", line):
+            group, command = match.groups()
+            assert group in click_app.commands, f"{name}: no command group `tenancy {group}`"  # type: ignore[attr-defined]
+            assert command in click_app.commands[group].commands, (
+                f"{name}: no `tenancy {group} {command}`"
+            )  # type: ignore[attr-defined]
+            found += 1
+    assert found >= 3
+
+
+def test_make_targets_and_deploy_module_exist() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    for name, line in run_lines():
+        words = (
+            shlex.split(line)
+            if line
+            and not line.startswith(
+                ("if", "else", "fi", "grep", ".venv/bin/tenancy stacks check $(")
+            )
+            else []
+        )
+        if words[:1] == ["make"]:
+            for target in words[1:]:
+                assert re.search(rf"^{re.escape(target)}:", makefile, re.M), (
+                    f"{name}: no make target {target}"
+                )
+        if words[:3] == [".venv/bin/python", "-m", "infra.automation.deploy"]:
+            assert words[3] in OPERATIONS, f"{name}: unknown operation {words[3]}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_deploy_steps_fail_the_job_on_tenant_failure(path: Path) -> None:
+    text = path.read_text()
+    assert "|| true" not in text.replace("> render.txt || true", ""), (
+        f"{path.name}: a failure is swallowed"
+    )
