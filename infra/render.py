@@ -82,7 +82,9 @@ class InventoryMocks(pulumi.runtime.Mocks):
         self.resources.append(RenderedResource(args.typ, args.name, inputs))
         return resource_id, outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         raise NotImplementedError(f"the program must not call provider functions ({args.token})")
 
 
