@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from psycopg import sql
 
 from tenancy.db.bootstrap import OWNER_ROLE, RUNTIME_ROLES, RegistryUrls, bootstrap, role_url
@@ -85,3 +86,13 @@ def superuser(postgres: PostgresServer, registry: RegistryUrls) -> Iterator[psyc
     url = role_url(postgres.superuser_url, "postgres", postgres.password, str(dbname))
     with psycopg.connect(url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """The session's Redis, emptied for this test (data, scripts and ACL users)."""
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=10)
+    client.flushall()
+    client.script_flush()
+    yield client
+    client.close()

@@ -1,0 +1,109 @@
+"""The quota gate: the request path's view of the enforcement state the pipeline writes.
+
+The state of a tenant is one Redis hash, `tenant:<id>:quota:state`, metric -> JSON
+`{"reason": ..., "until": ISO-8601 UTC}` for each blocked metric. The pipeline replaces the
+whole hash in one transaction with a TTL past the latest `until`; no state, or an expired
+block, means allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import redis
+
+from tenancy.errors import InvalidInputError
+from tenancy.limits import LIMIT_KEYS
+from tenancy.redis_keys import tenant_key
+
+#: The state outlives its latest block by this much, so a late pipeline run is not a gap.
+STATE_GRACE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class QuotaBlock:
+    reason: str
+    until: datetime
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    allowed: bool
+    reason: str | None = None
+    until: datetime | None = None
+
+
+def _key(tenant_id: uuid.UUID | str) -> str:
+    return tenant_key(tenant_id, "quota", "state")
+
+
+class QuotaStateStore:
+    """Writes and reads the per-tenant enforcement state (the pipeline is the writer)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def replace(
+        self, tenant_id: uuid.UUID | str, blocks: Mapping[str, QuotaBlock], now: datetime
+    ) -> None:
+        """Make `blocks` the tenant's whole state (an empty mapping clears it), atomically."""
+        for metric, block in blocks.items():
+            if metric not in LIMIT_KEYS:
+                raise InvalidInputError("quota metric", metric, f"one of: {', '.join(LIMIT_KEYS)}")
+            if block.until.utcoffset() is None:
+                raise InvalidInputError("until", block.until, "a timezone-aware datetime")
+        key = _key(tenant_id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(key)
+        if blocks:
+            pipe.hset(
+                key,
+                mapping={
+                    metric: json.dumps(
+                        {"reason": b.reason, "until": b.until.astimezone(UTC).isoformat()}
+                    )
+                    for metric, b in blocks.items()
+                },
+            )
+            expires = max(b.until for b in blocks.values()) + STATE_GRACE
+            pipe.pexpireat(key, max(expires, now + STATE_GRACE))
+        pipe.execute()
+
+    def read(self, tenant_id: uuid.UUID | str) -> dict[str, QuotaBlock]:
+        raw = self.client.hgetall(_key(tenant_id))
+        out = {}
+        for metric, value in raw.items():
+            data = json.loads(value)
+            out[metric.decode() if isinstance(metric, bytes) else str(metric)] = QuotaBlock(
+                data["reason"], datetime.fromisoformat(data["until"])
+            )
+        return out
+
+
+class QuotaGate:
+    """`check(tenant, metric)`: allowed unless the pipeline blocked that metric until later."""
+
+    def __init__(self, client: redis.Redis, *, fail_open: bool = True) -> None:
+        self.store = QuotaStateStore(client)
+        self.fail_open = fail_open
+
+    def check(
+        self,
+        tenant_id: uuid.UUID | str,
+        metric: str = "api_calls_per_month",
+        now: datetime | None = None,
+    ) -> GateDecision:
+        now = now or datetime.now(UTC)
+        try:
+            block = self.store.read(tenant_id).get(metric)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            return GateDecision(
+                self.fail_open, None if self.fail_open else "quota state unavailable"
+            )
+        if block is None or block.until <= now:
+            return GateDecision(True)
+        return GateDecision(False, block.reason, block.until)

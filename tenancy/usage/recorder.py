@@ -1,0 +1,60 @@
+"""Record usage on the request path: one XADD per event, or pipelined batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis
+
+from tenancy.metrics import TenancyMetrics
+from tenancy.usage.events import Metric, UsageEvent
+from tenancy.usage.stream import STREAM_KEY
+
+
+class UsageRecorder:
+    """Appends events to the usage stream. A single `record` is one round trip; `record_many`
+    pipelines them (no MULTI: events are independent and each XADD is atomic)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        stream: str = STREAM_KEY,
+        metrics: TenancyMetrics | None = None,
+        batch_size: int = 1000,
+    ) -> None:
+        self.client = client
+        self.stream = stream
+        self.metrics = metrics
+        self.batch_size = batch_size
+
+    def record(self, event: UsageEvent) -> str:
+        """Append one event; returns its stream entry id."""
+        entry_id = self.client.xadd(self.stream, event.to_fields())  # type: ignore[arg-type]
+        self._count(event)
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    def record_many(self, events: Iterable[UsageEvent]) -> list[str]:
+        """Append events in order, `batch_size` per round trip; returns their entry ids."""
+        ids: list[str] = []
+        batch: list[UsageEvent] = []
+        for event in events:
+            batch.append(event)
+            if len(batch) >= self.batch_size:
+                ids.extend(self._flush(batch))
+                batch = []
+        if batch:
+            ids.extend(self._flush(batch))
+        return ids
+
+    def _flush(self, batch: list[UsageEvent]) -> list[str]:
+        pipe = self.client.pipeline(transaction=False)
+        for event in batch:
+            pipe.xadd(self.stream, event.to_fields())  # type: ignore[arg-type]
+        raw = pipe.execute()
+        for event in batch:
+            self._count(event)
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+
+    def _count(self, event: UsageEvent) -> None:
+        if self.metrics is not None and event.metric is Metric.API_CALL:
+            self.metrics.api_request(event.tenant_id, event.status or 0)

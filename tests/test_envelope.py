@@ -1,0 +1,120 @@
+"""Per-tenant envelope encryption with both key providers; KMS through a real moto_server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tenancy.devstack.ports import free_port
+from tenancy.envelope import DecryptionError, TenantCipher
+from tenancy.key_providers import AwsKmsKeyProvider, LocalKeyFileProvider
+
+A = uuid.UUID("0b7e4c1a-5f0e-4d5e-9a53-6f1c2d3e4a01")
+B = uuid.UUID("1c8f5d2b-6a1f-4e6f-8b64-7a2d3e4f5b02")
+
+
+@pytest.fixture(scope="module")
+def kms_endpoint() -> Iterator[str]:
+    port = free_port()
+    server = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    import urllib.request
+
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)  # noqa: S310 - loopback test server
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def kms(kms_endpoint: str) -> Any:
+    return boto3.client(
+        "kms",
+        endpoint_url=kms_endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+@pytest.fixture
+def aws_cipher(kms: Any) -> TenantCipher:
+    keys = {t: kms.create_key(Description=f"tenant {t}")["KeyMetadata"]["Arn"] for t in (A, B)}
+    return TenantCipher(AwsKmsKeyProvider(kms, lambda t: keys[t]))
+
+
+@pytest.fixture
+def local_cipher(tmp_path: Path) -> TenantCipher:
+    return TenantCipher(LocalKeyFileProvider(tmp_path / "keys" / "master.key"))
+
+
+@pytest.fixture(params=["aws", "local"])
+def cipher(request: pytest.FixtureRequest) -> TenantCipher:
+    return request.getfixturevalue(f"{request.param}_cipher")  # type: ignore[no-any-return]
+
+
+def test_round_trip(cipher: TenantCipher) -> None:
+    blob = cipher.encrypt(A, b"agent transcript")
+    assert b"agent transcript" not in blob
+    assert cipher.decrypt(A, blob) == b"agent transcript"
+    assert cipher.encrypt(A, b"x") != cipher.encrypt(A, b"x"), "fresh nonce each time"
+
+
+def test_tenant_a_ciphertext_does_not_decrypt_as_b(cipher: TenantCipher) -> None:
+    blob = cipher.encrypt(A, b"secret of A")
+    with pytest.raises(DecryptionError, match=f"cannot decrypt as tenant {B}"):
+        cipher.decrypt(B, blob)
+
+
+def test_a_fresh_process_decrypts_too(aws_cipher: TenantCipher, kms: Any) -> None:
+    blob = aws_cipher.encrypt(A, b"persisted")
+    fresh = TenantCipher(aws_cipher.provider)  # no cached data keys: unwraps through KMS
+    assert fresh.decrypt(A, blob) == b"persisted"
+    with pytest.raises(DecryptionError):
+        fresh.decrypt(B, blob)
+
+
+@pytest.mark.parametrize("position", [0, 5, 40, -20, -1])
+def test_tampered_ciphertext_is_refused(cipher: TenantCipher, position: int) -> None:
+    blob = bytearray(cipher.encrypt(A, b"do not touch" * 4))
+    blob[position] ^= 0x01
+    with pytest.raises(DecryptionError):
+        cipher.decrypt(A, bytes(blob))
+
+
+def test_truncated_and_foreign_blobs_are_refused(cipher: TenantCipher) -> None:
+    blob = cipher.encrypt(A, b"payload")
+    with pytest.raises(DecryptionError, match="not an envelope-encrypted blob"):
+        cipher.decrypt(A, b"plain text, not ours")
+    with pytest.raises(DecryptionError):
+        cipher.decrypt(A, blob[:-5])
+
+
+def test_local_key_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "master.key"
+    TenantCipher(LocalKeyFileProvider(path)).encrypt(A, b"x")
+    assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_bytes()) == 32
