@@ -21,7 +21,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-deps: ## Find or install PostgreSQL >= 15 and Redis >= 7 server binaries
+deps: ## Find or install PostgreSQL >= 15, Redis >= 7, promtool and Chromium (Debian packages)
 	@bash scripts/ensure-servers.sh
 
 setup: deps $(VENV)/.synced ## Create the virtualenv and find the server binaries (demo and test do this)

@@ -126,6 +126,27 @@ def get_tenant(db: Database, key: str | uuid.UUID) -> Tenant:
     return Tenant.from_row(row)
 
 
+@dataclass(frozen=True)
+class ResourceCounts:
+    users: int
+    agents: int
+
+
+def resource_counts(db: Database) -> dict[uuid.UUID, ResourceCounts]:
+    """Members and agents per tenant (every tenant, zeros included), for quota enforcement."""
+    with db.platform() as conn:
+        rows = conn.execute(
+            "SELECT t.id, "
+            "  (SELECT count(*) FROM registry.user_tenants m WHERE m.tenant_id = t.id) AS users, "
+            "  (SELECT count(*) FROM registry.agents a WHERE a.tenant_id = t.id) AS agents "
+            "FROM registry.tenants t"
+        ).fetchall()
+    return {
+        uuid.UUID(str(r["id"])): ResourceCounts(int(str(r["users"])), int(str(r["agents"])))
+        for r in rows
+    }
+
+
 def owner_emails(db: Database, tenant_id: uuid.UUID) -> list[str]:
     with db.platform() as conn:
         rows = conn.execute(
@@ -136,4 +157,12 @@ def owner_emails(db: Database, tenant_id: uuid.UUID) -> list[str]:
     return [str(r["email"]) for r in rows]
 
 
-__all__ = ["NewTenant", "create_tenant", "get_tenant", "list_tenants", "owner_emails"]
+__all__ = [
+    "NewTenant",
+    "ResourceCounts",
+    "create_tenant",
+    "get_tenant",
+    "list_tenants",
+    "owner_emails",
+    "resource_counts",
+]

@@ -5,7 +5,13 @@ Each test that needs the registry gets its own database, cloned from a migrated 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +24,7 @@ from psycopg import sql
 from tenancy.db.bootstrap import OWNER_ROLE, RUNTIME_ROLES, RegistryUrls, bootstrap, role_url
 from tenancy.db.migrate import migrate
 from tenancy.db.session import Database
+from tenancy.devstack.ports import free_port
 from tenancy.devstack.postgres import PostgresServer
 from tenancy.devstack.redis import RedisServer
 
@@ -96,3 +103,29 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.script_flush()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto_server (S3, KMS) on a free loopback port, for the whole run."""
+    port = free_port()
+    server = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=10)

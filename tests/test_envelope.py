@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from tenancy.devstack.ports import free_port
 from tenancy.envelope import DecryptionError, TenantCipher
 from tenancy.key_providers import AwsKmsKeyProvider, LocalKeyFileProvider
 
@@ -23,38 +16,11 @@ A = uuid.UUID("0b7e4c1a-5f0e-4d5e-9a53-6f1c2d3e4a01")
 B = uuid.UUID("1c8f5d2b-6a1f-4e6f-8b64-7a2d3e4f5b02")
 
 
-@pytest.fixture(scope="module")
-def kms_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = Path(sys.executable).parent / "moto_server"
-    proc = subprocess.Popen(
-        [str(server), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    import urllib.request
-
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)  # noqa: S310 - loopback test server
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("moto_server did not start") from None
-            time.sleep(0.1)
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=10)
-
-
 @pytest.fixture
-def kms(kms_endpoint: str) -> Any:
+def kms(moto_endpoint: str) -> Any:
     return boto3.client(
         "kms",
-        endpoint_url=kms_endpoint,
+        endpoint_url=moto_endpoint,
         region_name="eu-west-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",

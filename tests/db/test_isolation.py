@@ -178,12 +178,28 @@ def test_session_level_setting_is_reset_when_connection_returns(
 def test_platform_role_cannot_read_tenant_data(db: Database, pair: Pair) -> None:
     with db.platform() as conn:
         assert conn.execute("SELECT count(*) AS n FROM registry.tenants").fetchone() == {"n": 2}
-    for table in ("registry.agents", "registry.documents"):
+        # It may count a tenant's agents (for quotas), never read them.
+        assert conn.execute("SELECT count(id) AS n FROM registry.agents").fetchone() == {"n": 2}
+    for query in (
+        "SELECT name FROM registry.agents",
+        "SELECT * FROM registry.agents",
+        "SELECT count(*) FROM registry.documents",
+        "UPDATE registry.agents SET tenant_id = tenant_id",
+    ):
         with (
             pytest.raises(pg_errors.InsufficientPrivilege, match="permission denied"),
             db.platform() as conn,
         ):
-            conn.execute(f"SELECT count(*) FROM {table}")
+            conn.execute(query)
+
+
+def test_resource_counts_per_tenant(db: Database, pair: Pair) -> None:
+    from tenancy.registry import resource_counts
+
+    make_agent(db, pair.a)
+    counts = resource_counts(db)
+    assert (counts[pair.a].users, counts[pair.a].agents) == (1, 2)
+    assert (counts[pair.b].users, counts[pair.b].agents) == (1, 1)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,40 @@
+"""The Dagster code location: `dagster dev` from the project root loads this module."""
+
+import dagster as dg
+
+from pipelines.quotas.assets import tenant_quota_status
+from pipelines.quotas.resources import QuotaOutputs
+from pipelines.quotas.schedules import (
+    monthly_rollup_schedule,
+    quota_enforcement_job,
+    quota_enforcement_schedule,
+)
+from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
+from pipelines.usage.assets import daily_tenant_usage, monthly_tenant_usage, usage_events
+from pipelines.usage.resources import StorageMeasurer
+from pipelines.usage.schedules import (
+    daily_rollup_job,
+    daily_rollup_schedule,
+    ingest_job,
+    ingest_schedule,
+)
+from pipelines.usage.sensors import late_usage_sensor
+
+defs = dg.Definitions(
+    assets=[usage_events, daily_tenant_usage, monthly_tenant_usage, tenant_quota_status],
+    jobs=[ingest_job, daily_rollup_job, quota_enforcement_job],
+    schedules=[
+        ingest_schedule,
+        daily_rollup_schedule,
+        quota_enforcement_schedule,
+        monthly_rollup_schedule,
+    ],
+    sensors=[late_usage_sensor],
+    resources={
+        "warehouse_db": UsageWarehouse(),
+        "registry": RegistryResource(),
+        "redis": RedisResource(),
+        "storage": StorageMeasurer(),
+        "outputs": QuotaOutputs(),
+    },
+)

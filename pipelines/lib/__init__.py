@@ -1,0 +1,1 @@
+"""Pure SQL and maths of the pipeline; nothing here imports Dagster."""

@@ -1,0 +1,326 @@
+"""The usage warehouse in DuckDB: schema, ingestion and rollups as plain SQL.
+
+All timestamps are UTC, stored as TIMESTAMP (no time zone); `day` is the UTC date of
+`occurred_at`. Writes of a period delete and re-insert that period inside one transaction,
+so re-running a partition gives the same rows.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage_events (
+    event_id UUID NOT NULL,
+    tenant_id UUID NOT NULL,
+    metric VARCHAR NOT NULL,
+    quantity BIGINT NOT NULL,
+    occurred_at TIMESTAMP NOT NULL,
+    day DATE NOT NULL,
+    endpoint VARCHAR,
+    method VARCHAR,
+    status INTEGER,
+    agent_id UUID,
+    entry_id VARCHAR NOT NULL,
+    batch_id BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage_quarantine (
+    entry_id VARCHAR NOT NULL,
+    fields VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    batch_id BIGINT NOT NULL,
+    quarantined_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ingest_batches (
+    batch_id BIGINT NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    read BIGINT NOT NULL,
+    inserted BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    quarantined BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS registry_snapshots (
+    day DATE NOT NULL,
+    tenant_id UUID NOT NULL,
+    slug VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    plan VARCHAR NOT NULL,
+    limit_overrides VARCHAR NOT NULL,
+    users BIGINT NOT NULL,
+    agents BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS storage_snapshots (
+    day DATE NOT NULL,
+    tenant_id UUID NOT NULL,
+    bytes BIGINT NOT NULL,
+    measured_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS daily_tenant_usage (
+    day DATE NOT NULL,
+    tenant_id UUID NOT NULL,
+    metric VARCHAR NOT NULL,
+    endpoint VARCHAR NOT NULL,
+    value BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS monthly_tenant_usage (
+    month DATE NOT NULL,
+    tenant_id UUID NOT NULL,
+    metric VARCHAR NOT NULL,
+    value BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tenant_quota_status (
+    month DATE NOT NULL,
+    tenant_id UUID NOT NULL,
+    slug VARCHAR NOT NULL,
+    plan VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    used DOUBLE NOT NULL,
+    "limit" DOUBLE,
+    ratio DOUBLE,
+    state VARCHAR NOT NULL,
+    blocked BOOLEAN NOT NULL,
+    evaluated_at TIMESTAMP NOT NULL
+);
+"""
+
+#: Event metric -> the daily/monthly flow metric it adds to.
+FLOW_METRICS = {
+    "api_call": "api_calls",
+    "agent_execution": "agent_executions",
+    "storage_bytes_added": "storage_bytes_added",
+    "storage_bytes_removed": "storage_bytes_removed",
+}
+#: Daily level metrics (a value per day, not a sum): the month takes their maximum.
+LEVEL_METRICS = ("users", "agents", "storage_bytes")
+
+EVENT_COLUMNS = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("tenant_id", pa.string()),
+        ("metric", pa.string()),
+        ("quantity", pa.int64()),
+        ("occurred_at", pa.timestamp("us")),
+        ("endpoint", pa.string()),
+        ("method", pa.string()),
+        ("status", pa.int32()),
+        ("agent_id", pa.string()),
+        ("entry_id", pa.string()),
+    ]
+)
+
+
+def connect(
+    path: str, memory_limit: str = "4GB", threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect(path)
+    configure(conn, memory_limit, threads)
+    return conn
+
+
+def configure(
+    conn: duckdb.DuckDBPyConnection, memory_limit: str = "4GB", threads: int | None = None
+) -> None:
+    conn.execute("SET TimeZone = 'UTC'")
+    conn.execute(f"SET memory_limit = '{_size(memory_limit)}'")
+    if threads:
+        conn.execute(f"SET threads = {int(threads)}")
+    conn.execute(SCHEMA)
+
+
+def _size(text: str) -> str:
+    value = text.strip().upper()
+    digits = value.rstrip("KMGTIB")
+    if not digits.replace(".", "").isdigit() or value[len(digits) :] not in (
+        "KB",
+        "MB",
+        "GB",
+        "TB",
+        "KIB",
+        "MIB",
+        "GIB",
+        "TIB",
+    ):
+        raise ValueError(f"memory_limit is {text!r}; expected a size such as 4GB")
+    return value
+
+
+def next_batch_id(conn: duckdb.DuckDBPyConnection) -> int:
+    row = conn.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches").fetchall()[0]
+    assert row is not None
+    return int(row[0])
+
+
+def insert_events(
+    conn: duckdb.DuckDBPyConnection, events: pa.Table, batch_id: int
+) -> tuple[int, int]:
+    """Insert events not seen before (by event id, also within the batch); (inserted, duplicates).
+
+    The anti-join only scans the days the batch touches, so it stays cheap on a large table.
+    """
+    conn.register("incoming", events)
+    try:
+        conn.execute("""
+            CREATE OR REPLACE TEMP TABLE incoming_new AS
+            SELECT * FROM (
+                SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY entry_id) AS n FROM incoming
+            ) WHERE n = 1
+              AND CAST(event_id AS UUID) NOT IN (
+                SELECT event_id FROM usage_events
+                WHERE day IN (SELECT DISTINCT CAST(occurred_at AS DATE) FROM incoming)
+              )
+        """)
+        row = conn.execute("SELECT count(*) FROM incoming_new").fetchall()[0]
+        inserted = int(row[0]) if row else 0
+        conn.execute(
+            """
+            INSERT INTO usage_events
+            SELECT CAST(event_id AS UUID), CAST(tenant_id AS UUID), metric, quantity, occurred_at,
+                   CAST(occurred_at AS DATE), endpoint, method, status, CAST(agent_id AS UUID), entry_id, ?
+            FROM incoming_new
+        """,
+            [batch_id],
+        )
+        conn.execute("DROP TABLE incoming_new")
+    finally:
+        conn.unregister("incoming")
+    return inserted, len(events) - inserted
+
+
+def insert_quarantine(
+    conn: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str]], batch_id: int
+) -> int:
+    """Keep malformed entries with their reason (once per stream entry); returns how many were new."""
+    if not rows:
+        return 0
+    table = pa.table(
+        {
+            "entry_id": [r[0] for r in rows],
+            "fields": [r[1] for r in rows],
+            "reason": [r[2] for r in rows],
+        }
+    )
+    conn.register("bad", table)
+    try:
+        row = conn.execute(
+            """
+            INSERT INTO usage_quarantine
+            SELECT entry_id, fields, reason, ?, now()::TIMESTAMP FROM bad
+            WHERE entry_id NOT IN (SELECT entry_id FROM usage_quarantine)
+            RETURNING 1
+        """,
+            [batch_id],
+        ).fetchall()
+    finally:
+        conn.unregister("bad")
+    return len(row)
+
+
+def days_touched(conn: duckdb.DuckDBPyConnection, after_batch: int) -> tuple[list[date], int]:
+    """Days that received events in batches after `after_batch`, and the newest batch id."""
+    rows = conn.execute(
+        "SELECT DISTINCT day FROM usage_events WHERE batch_id > ? ORDER BY day", [after_batch]
+    ).fetchall()
+    newest = conn.execute(
+        "SELECT coalesce(max(batch_id), ?) FROM ingest_batches", [after_batch]
+    ).fetchall()[0]
+    assert newest is not None
+    return [r[0] for r in rows], int(newest[0])
+
+
+def replace_snapshot(
+    conn: duckdb.DuckDBPyConnection, table: str, day: date, rows: pa.Table
+) -> None:
+    """Write `rows` as `table`'s snapshot for `day` (caller holds the transaction)."""
+    if table not in ("registry_snapshots", "storage_snapshots"):
+        raise ValueError(f"table is {table!r}; expected a snapshot table")
+    conn.execute(f"DELETE FROM {table} WHERE day = ?", [day])
+    conn.register("snapshot", rows)
+    try:
+        conn.execute(f"INSERT INTO {table} BY NAME SELECT ? AS day, * FROM snapshot", [day])
+    finally:
+        conn.unregister("snapshot")
+
+
+def has_snapshot(conn: duckdb.DuckDBPyConnection, table: str, day: date) -> bool:
+    if table not in ("registry_snapshots", "storage_snapshots"):
+        raise ValueError(f"table is {table!r}; expected a snapshot table")
+    row = conn.execute(f"SELECT count(*) FROM {table} WHERE day = ?", [day]).fetchall()[0]
+    return bool(row and row[0])
+
+
+DAILY_ROLLUP = """
+INSERT INTO daily_tenant_usage
+WITH flows AS (
+    SELECT day, tenant_id,
+           CASE metric WHEN 'api_call' THEN 'api_calls' WHEN 'agent_execution' THEN 'agent_executions'
+                       ELSE metric END AS metric,
+           '' AS endpoint, sum(quantity) AS value
+    FROM usage_events WHERE day >= $start AND day < $end
+    GROUP BY ALL
+), by_endpoint AS (
+    SELECT day, tenant_id, 'api_calls_by_endpoint' AS metric, endpoint, sum(quantity) AS value
+    FROM usage_events WHERE day >= $start AND day < $end AND metric = 'api_call'
+    GROUP BY ALL
+), active AS (
+    SELECT day, tenant_id FROM registry_snapshots
+    WHERE day >= $start AND day < $end AND status = 'active'
+), zeros AS (
+    SELECT a.day, a.tenant_id, m.metric, '' AS endpoint, 0 AS value
+    FROM active a CROSS JOIN (VALUES ('api_calls'), ('agent_executions')) m(metric)
+    WHERE NOT EXISTS (SELECT 1 FROM flows f WHERE f.day = a.day AND f.tenant_id = a.tenant_id
+                      AND f.metric = m.metric)
+), levels AS (
+    SELECT day, tenant_id, 'users' AS metric, '' AS endpoint, users AS value FROM registry_snapshots
+    WHERE day >= $start AND day < $end
+    UNION ALL
+    SELECT day, tenant_id, 'agents', '', agents FROM registry_snapshots WHERE day >= $start AND day < $end
+    UNION ALL
+    SELECT day, tenant_id, 'storage_bytes', '', bytes FROM storage_snapshots WHERE day >= $start AND day < $end
+)
+SELECT * FROM flows UNION ALL SELECT * FROM by_endpoint UNION ALL SELECT * FROM zeros
+UNION ALL SELECT * FROM levels
+"""
+
+
+def rollup_days(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> int:
+    """Replace daily usage for [start, end); caller holds the transaction. Returns rows written."""
+    conn.execute(
+        "DELETE FROM daily_tenant_usage WHERE day >= $start AND day < $end",
+        {"start": start, "end": end},
+    )
+    conn.execute(DAILY_ROLLUP, {"start": start, "end": end})
+    row = conn.execute(
+        "SELECT count(*) FROM daily_tenant_usage WHERE day >= $start AND day < $end",
+        {"start": start, "end": end},
+    ).fetchall()[0]
+    return int(row[0]) if row else 0
+
+
+MONTHLY_ROLLUP = """
+INSERT INTO monthly_tenant_usage
+SELECT $month AS month, tenant_id,
+       CASE metric WHEN 'api_call' THEN 'api_calls' WHEN 'agent_execution' THEN 'agent_executions'
+                   ELSE metric END, sum(quantity)
+FROM usage_events WHERE occurred_at >= $start AND occurred_at < $end
+GROUP BY ALL
+UNION ALL
+SELECT $month, tenant_id, metric, max(value)
+FROM daily_tenant_usage
+WHERE day >= CAST($start AS DATE) AND day < CAST($end AS DATE) AND metric IN ('users', 'agents', 'storage_bytes')
+GROUP BY ALL
+"""
+
+
+def rollup_month(conn: duckdb.DuckDBPyConnection, month: date, end: date) -> int:
+    """Replace the month [month, end): flows summed from raw events, levels as the daily maximum."""
+    params: dict[str, Any] = {"month": month, "start": month, "end": end}
+    conn.execute("DELETE FROM monthly_tenant_usage WHERE month = $month", {"month": month})
+    conn.execute(MONTHLY_ROLLUP, params)
+    row = conn.execute(
+        "SELECT count(*) FROM monthly_tenant_usage WHERE month = $month", {"month": month}
+    ).fetchall()[0]
+    return int(row[0]) if row else 0

@@ -1,0 +1,1 @@
+"""Quotas: monthly usage against plan limits, enforced through the quota gate."""

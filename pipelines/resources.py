@@ -1,0 +1,102 @@
+"""Resources shared by every domain: the DuckDB warehouse, the tenant registry and Redis.
+
+Each field has an embedded default: empty means "from TENANCY_* in the environment, else the
+local throwaway stack under TENANCY_RUN_DIR", resolved when a run starts, never at import.
+`dg.EnvVar` is not used for these because an unset EnvVar fails the run, and the project must
+run with nothing configured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import redis
+
+from pipelines.lib import warehouse
+from tenancy.db.bootstrap import RegistryUrls
+from tenancy.db.session import Database
+from tenancy.devstack.stack import LocalStack
+from tenancy.settings import Settings
+
+
+def run_dir() -> Path:
+    return Settings.from_env().run_dir
+
+
+class UsageWarehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The DuckDB file holding usage events and aggregates (default: <run dir>/usage.duckdb)."""
+
+    database: str = ""
+    memory_limit: str = "4GB"
+    threads: int = 0
+    lock_wait_seconds: float = 600.0
+
+    def path(self) -> str:
+        return self.database or str(run_dir() / "usage.duckdb")
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A configured connection. DuckDB allows one writing process per file: a second run
+        waits here (up to lock_wait_seconds) instead of failing; dagster-duckdb's resource
+        gives up after ten quick retries."""
+        Path(self.path()).parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_wait_seconds
+        delay = 0.05
+        while True:
+            try:
+                conn = duckdb.connect(self.path())
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        try:
+            warehouse.configure(conn, self.memory_limit, self.threads or None)
+            yield conn
+        finally:
+            conn.close()
+
+
+class RegistryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The tenant registry, as the control plane (platform role)."""
+
+    app_database_url: str = ""
+    platform_database_url: str = ""
+
+    def urls(self) -> RegistryUrls:
+        if self.app_database_url and self.platform_database_url:
+            return RegistryUrls("", self.app_database_url, self.platform_database_url)
+        settings = Settings.from_env()
+        if settings.uses_local_registry:
+            return LocalStack(settings.run_dir).up().registry
+        assert settings.app_database_url and settings.platform_database_url
+        return RegistryUrls(
+            settings.database_url or "", settings.app_database_url, settings.platform_database_url
+        )
+
+    @contextmanager
+    def database(self) -> Iterator[Database]:
+        urls = self.urls()
+        db = Database(urls.app, urls.platform, max_size=2)
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+class RedisResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The Redis holding the usage stream and the quota state."""
+
+    url: str = ""
+
+    def client(self) -> redis.Redis:
+        url = self.url or Settings.from_env().redis_url
+        if not url:
+            url = LocalStack(run_dir()).up().redis_url
+        return redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=10)

@@ -1,0 +1,185 @@
+"""Usage assets: raw events drained from Redis, then daily and monthly aggregates per tenant."""
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from pipelines.lib import warehouse
+from pipelines.lib.ingest import split_entries
+from pipelines.lib.periods import days, utc_midnight
+from pipelines.partitions import WAREHOUSE_POOL, daily_partitions, monthly_partitions
+from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
+from pipelines.usage import checks
+from pipelines.usage.resources import StorageMeasurer
+from tenancy.registry import list_tenants, resource_counts
+from tenancy.usage.stream import UsageConsumer
+
+CONSUMER = "dagster-usage-events"
+READ_BATCH = 5_000
+#: Entries another consumer was handed but has not acknowledged for this long are taken over.
+ABANDONED_AFTER_MS = 5 * 60 * 1000
+
+
+@dg.asset(
+    group_name="usage", pool=WAREHOUSE_POOL, check_specs=[checks.usage_events_quarantine_rate]
+)
+def usage_events(
+    context: dg.AssetExecutionContext,
+    warehouse_db: UsageWarehouse,
+    redis: RedisResource,
+    registry: RegistryResource,
+) -> dg.MaterializeResult:
+    """Every usage event recorded on the request path, once: drained from the Redis stream by a
+    consumer group, validated, deduplicated by event id, with malformed or unknown-tenant
+    entries quarantined with their reason. Entries are acknowledged only after DuckDB commits."""
+    with registry.database() as db:
+        known = {t.id for t in list_tenants(db)}
+    client = redis.client()
+    consumer = UsageConsumer(client, CONSUMER)
+    consumer.ensure_group()
+    totals = {"read": 0, "inserted": 0, "duplicates": 0, "quarantined": 0}
+    with warehouse_db.connection() as conn:
+        pending = consumer.claim_abandoned(ABANDONED_AFTER_MS)
+        while entries := pending or consumer.read(count=READ_BATCH):
+            pending = []
+            batch = split_entries(entries, known)
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                batch_id = warehouse.next_batch_id(conn)
+                inserted, duplicates = warehouse.insert_events(conn, batch.events, batch_id)
+                quarantined = warehouse.insert_quarantine(conn, batch.quarantine, batch_id)
+                conn.execute(
+                    "INSERT INTO ingest_batches VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?)",
+                    [batch_id, len(entries), inserted, duplicates, len(batch.quarantine)],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            consumer.ack(
+                [e.entry_id for e in entries]
+            )  # only now: a crash before this re-reads them
+            totals["read"] += len(entries)
+            totals["inserted"] += inserted
+            totals["duplicates"] += duplicates
+            totals["quarantined"] += len(batch.quarantine)
+            context.log.info(
+                f"batch {batch_id}: {len(entries)} read, {inserted} new, "
+                f"{duplicates} duplicates, {quarantined} newly quarantined"
+            )
+    return dg.MaterializeResult(
+        metadata=dict(totals),
+        check_results=[checks.quarantine_rate(totals["read"], totals["quarantined"])],
+    )
+
+
+def _take_snapshots(
+    conn: duckdb.DuckDBPyConnection, day: date, registry: RegistryResource, storage: StorageMeasurer
+) -> None:
+    """Record the registry and storage as of now for `day`, unless that day has them already
+    (a rerun reuses them, so it gives the same rows)."""
+    if not warehouse.has_snapshot(conn, "registry_snapshots", day):
+        with registry.database() as db:
+            tenants = list_tenants(db)
+            counts = resource_counts(db)
+        day_end = utc_midnight(day + timedelta(days=1))
+        existing = [t for t in tenants if t.created_at < day_end]
+        rows = pa.table(
+            {
+                "tenant_id": [str(t.id) for t in existing],
+                "slug": [t.slug for t in existing],
+                "status": [t.status.value for t in existing],
+                "plan": [t.plan for t in existing],
+                "limit_overrides": [
+                    json.dumps(t.limit_overrides, sort_keys=True) for t in existing
+                ],
+                "users": [counts[t.id].users if t.id in counts else 0 for t in existing],
+                "agents": [counts[t.id].agents if t.id in counts else 0 for t in existing],
+            }
+        )
+        warehouse.replace_snapshot(conn, "registry_snapshots", day, rows)
+    if not warehouse.has_snapshot(conn, "storage_snapshots", day):
+        sizes = storage.measure()
+        tenant_ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tenant_id FROM registry_snapshots WHERE day = ?", [day]
+            ).fetchall()
+        ]
+        now = datetime.now(UTC).replace(tzinfo=None)
+        rows = pa.table(
+            {
+                "tenant_id": [str(t) for t in tenant_ids],
+                "bytes": [sizes.get(t, 0) for t in tenant_ids],
+                "measured_at": pa.array([now] * len(tenant_ids), pa.timestamp("us")),
+            }
+        )
+        warehouse.replace_snapshot(conn, "storage_snapshots", day, rows)
+
+
+@dg.asset(
+    group_name="usage",
+    pool=WAREHOUSE_POOL,
+    partitions_def=daily_partitions,
+    deps=[usage_events],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[
+        checks.daily_tenant_usage_totals_reconcile,
+        checks.daily_tenant_usage_no_negative_usage,
+        checks.daily_tenant_usage_every_active_tenant,
+    ],
+)
+def daily_tenant_usage(
+    context: dg.AssetExecutionContext,
+    warehouse_db: UsageWarehouse,
+    registry: RegistryResource,
+    storage: StorageMeasurer,
+) -> dg.MaterializeResult:
+    """Per tenant and UTC day: API calls (in all and per endpoint), agent executions, storage
+    bytes added/removed, and the day's users, agents and stored bytes. A run replaces its days
+    in one transaction, so a rerun gives the same rows; a backfill covers many days in one run."""
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    with warehouse_db.connection() as conn:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            for day in days(start, end):
+                _take_snapshots(conn, day, registry, storage)
+            rows = warehouse.rollup_days(conn, start, end)
+            results = checks.daily_checks(conn, start, end)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return dg.MaterializeResult(
+        metadata={"rows": rows, "days": (end - start).days}, check_results=results
+    )
+
+
+@dg.asset(
+    group_name="usage",
+    pool=WAREHOUSE_POOL,
+    partitions_def=monthly_partitions,
+    deps=[usage_events, daily_tenant_usage],
+    check_specs=[checks.monthly_tenant_usage_totals_reconcile],
+)
+def monthly_tenant_usage(
+    context: dg.AssetExecutionContext, warehouse_db: UsageWarehouse
+) -> dg.MaterializeResult:
+    """Per tenant and UTC calendar month [1st, next 1st): API calls and agent executions summed
+    from the raw events, users, agents and stored bytes at their daily maximum."""
+    window = context.partition_time_window
+    month, end = window.start.date(), window.end.date()
+    with warehouse_db.connection() as conn:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            rows = warehouse.rollup_month(conn, month, end)
+            results = checks.monthly_checks(conn, month, end)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return dg.MaterializeResult(metadata={"rows": rows}, check_results=results)

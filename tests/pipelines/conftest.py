@@ -1,0 +1,93 @@
+"""A pipeline wired to this test's registry, the session's Redis and a fresh DuckDB file."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import psycopg
+import pytest
+import redis
+
+from pipelines.definitions import defs
+from pipelines.quotas.resources import QuotaOutputs
+from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
+from pipelines.usage.resources import StorageMeasurer
+from tenancy.db.bootstrap import RegistryUrls
+from tenancy.db.session import Database
+from tenancy.devstack.redis import RedisServer
+from tenancy.usage.recorder import UsageRecorder
+from tests.db.factories import make_tenant
+
+
+@dataclass
+class Pipeline:
+    resources: dict[str, Any]
+    warehouse_path: Path
+    objects: Path
+    textfile: Path
+    recorder: UsageRecorder
+    redis: redis.Redis
+    tenants: dict[str, uuid.UUID]
+
+    def materialize(
+        self,
+        assets: Sequence[str],
+        partition_key: str | None = None,
+        tags: dict[str, str] | None = None,
+        raise_on_error: bool = True,
+    ) -> dg.ExecuteInProcessResult:
+        all_assets = defs.assets or []
+        return dg.materialize(
+            all_assets,
+            selection=list(assets),
+            partition_key=partition_key,
+            resources=self.resources,
+            tags=tags,
+            raise_on_error=raise_on_error,
+        )
+
+    def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(self.warehouse_path), read_only=True) as conn:
+            return conn.execute(query, params or []).fetchall()
+
+
+@pytest.fixture
+def pipeline(
+    tmp_path: Path,
+    registry: RegistryUrls,
+    db: Database,
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    superuser: psycopg.Connection,
+) -> Iterator[Pipeline]:
+    tenants = {
+        plan: make_tenant(db, f"acme-{plan}", plan=plan).tenant.id
+        for plan in ("free", "pro", "enterprise")
+    }
+    # The tests replay 2024 (a leap year); the tenants must have existed then.
+    superuser.execute("UPDATE registry.tenants SET created_at = '2024-01-01T00:00:00Z'")
+    warehouse_path = tmp_path / "usage.duckdb"
+    resources = {
+        "warehouse_db": UsageWarehouse(database=str(warehouse_path), memory_limit="1GB"),
+        "registry": RegistryResource(
+            app_database_url=registry.app, platform_database_url=registry.platform
+        ),
+        "redis": RedisResource(url=redis_server.url),
+        "storage": StorageMeasurer(root=str(tmp_path / "objects")),
+        "outputs": QuotaOutputs(textfile=str(tmp_path / "metrics" / "usage.prom")),
+    }
+    yield Pipeline(
+        resources,
+        warehouse_path,
+        tmp_path / "objects",
+        tmp_path / "metrics" / "usage.prom",
+        UsageRecorder(redis_client),
+        redis_client,
+        tenants,
+    )

@@ -1,0 +1,152 @@
+"""The Dagster UI: webserver and daemon on loopback, the asset graph opened in headless
+Chromium, assets, checks and schedules present; the whole process group stopped after."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tenancy.devstack.ports import free_port
+from tests.pipelines.cdp import Browser
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ASSETS = ("usage_events", "daily_tenant_usage", "monthly_tenant_usage", "tenant_quota_status")
+LOCATION = "pipelines.definitions"
+SCHEDULES = (
+    "ingest_schedule",
+    "daily_rollup_schedule",
+    "quota_enforcement_schedule",
+    "monthly_rollup_schedule",
+)
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the whole process group (the webserver's code servers too), SIGKILL stragglers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _group_alive(proc.pid):
+            break
+        os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + 20
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            proc.poll()  # reap the leader so it does not linger as a zombie
+            time.sleep(0.2)
+    proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("dagster-home")
+    shutil.copy(ROOT / "pipelines" / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "TENANCY_RUN_DIR": str(home / "run")}
+    port = free_port()
+    web = _start(
+        [
+            str(BIN / "dagster-webserver"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            "pipelines.definitions",
+        ],
+        env,
+        home / "webserver.log",
+    )
+    daemon = _start(
+        [str(BIN / "dagster-daemon"), "run", "-m", "pipelines.definitions"],
+        env,
+        home / "daemon.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/server_info", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or web.poll() is not None:
+                    raise RuntimeError((home / "webserver.log").read_text()[-3000:]) from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        _stop(web)
+        _stop(daemon)
+    for proc in (web, daemon):
+        assert proc.poll() is not None and not _group_alive(proc.pid), (
+            "no process of the group survives"
+        )
+
+
+def test_asset_graph_renders_in_chromium(webserver: str, tmp_path: Path) -> None:
+    browser = Browser(tmp_path / "profile")
+    shot = Path(os.environ.get("TENANCY_UI_SCREENSHOT", tmp_path / "asset-graph.png"))
+    try:
+        browser.open_and_wait(f"{webserver}/asset-groups", ("Global asset lineage",))
+        browser.click_button("Skip")  # the first-visit community dialog
+        usage = browser.open_and_wait(
+            f"{webserver}/locations/{LOCATION}/asset-groups/usage", ASSETS[:3]
+        )
+        browser.screenshot(shot)
+        quotas = browser.open_and_wait(
+            f"{webserver}/locations/{LOCATION}/asset-groups/quotas", ASSETS[3:]
+        )
+    finally:
+        browser.close()
+    for asset in ASSETS[:3]:
+        assert asset in usage, f"{asset} not on the usage group's graph"
+    assert ASSETS[3] in quotas, f"{ASSETS[3]} not on the quotas group's graph"
+    assert shot.stat().st_size > 10_000, "a screenshot of the rendered graph"
+
+
+def test_schedules_sensor_and_checks_are_loaded(webserver: str) -> None:
+    query = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+        schedules { name cronSchedule executionTimezone } sensors { name }
+        assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } } } } }"""
+    request = urllib.request.Request(
+        f"{webserver}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        repo = json.load(response)["data"]["repositoriesOrError"]["nodes"][0]
+    assert {s["name"] for s in repo["schedules"]} == set(SCHEDULES)
+    assert all(s["executionTimezone"] == "UTC" for s in repo["schedules"])
+    assert [s["name"] for s in repo["sensors"]] == ["late_usage_sensor"]
+    assert {n["assetKey"]["path"][0] for n in repo["assetNodes"]} == set(ASSETS)
+    checks = {
+        c["name"] for n in repo["assetNodes"] for c in n["assetChecksOrError"].get("checks", [])
+    }
+    assert (
+        "daily_tenant_usage_totals_reconcile" in checks and "usage_events_quarantine_rate" in checks
+    )
