@@ -8,7 +8,7 @@ UV_VERSION := 0.13.8
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup demo test lint deps down clean
+.PHONY: help setup demo ui test lint deps down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -27,7 +27,11 @@ deps: ## Find or install PostgreSQL >= 15, Redis >= 7, promtool and Chromium (De
 setup: deps $(VENV)/.synced ## Create the virtualenv and find the server binaries (demo and test do this)
 
 demo: deps $(VENV)/.synced ## Run the main job on embedded defaults (throwaway local servers)
-	$(VENV)/bin/tenancy demo
+	$(VENV)/bin/python -m pipelines.demo
+
+ui: $(VENV)/.synced ## Open the Dagster UI (http://127.0.0.1:3000) on the demo's data
+	@mkdir -p .run/dagster && cp -n pipelines/dagster.yaml .run/dagster/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.run/dagster $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
 
 test: deps $(VENV)/.synced ## Run the test suite; it starts its own PostgreSQL and Redis
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

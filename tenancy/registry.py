@@ -11,7 +11,7 @@ from psycopg import errors as pg_errors
 
 from tenancy import audit
 from tenancy.db.session import Connection, Database
-from tenancy.errors import NotFoundError, TenantExistsError
+from tenancy.errors import InvalidInputError, NotFoundError, TenantExistsError
 from tenancy.limits import parse_overrides
 from tenancy.plans import PlanCatalog, default_catalog
 from tenancy.tenant import TENANT_COLUMNS, MemberRole, Tenant, TenantStatus
@@ -97,6 +97,26 @@ def _user_id(conn: Connection, email: str) -> uuid.UUID:
         row = conn.execute("SELECT id FROM registry.users WHERE email = %s", (email,)).fetchone()
     assert row is not None
     return uuid.UUID(str(row["id"]))
+
+
+def add_member(
+    db: Database, tenant_id: uuid.UUID, email: str, role: MemberRole = MemberRole.MEMBER, actor: str = "platform"
+) -> uuid.UUID:
+    """Add a user (created if new) to a tenant, with an audit entry; returns the user id."""
+    address = validate_email_address(email)
+    try:
+        with db.platform() as conn:
+            user_id = _user_id(conn, address)
+            conn.execute(
+                "INSERT INTO registry.user_tenants (tenant_id, user_id, role) VALUES (%s, %s, %s)",
+                (tenant_id, user_id, role.value),
+            )
+            audit.record(conn, tenant_id, actor, "member.add", f"user:{user_id}", {"email": address, "role": role.value})
+    except pg_errors.UniqueViolation:
+        raise InvalidInputError("member email", address, "someone not yet a member of the tenant") from None
+    except pg_errors.ForeignKeyViolation:
+        raise NotFoundError("tenant", tenant_id) from None
+    return user_id
 
 
 def list_tenants(db: Database, status: TenantStatus | None = None) -> list[Tenant]:

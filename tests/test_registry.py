@@ -214,3 +214,18 @@ def test_settings_must_be_all_or_nothing(monkeypatch: pytest.MonkeyPatch) -> Non
         ConfigurationError, match="TENANCY_DATABASE_URL set but TENANCY_APP_DATABASE_URL"
     ):
         Settings.from_env({"TENANCY_DATABASE_URL": "postgresql://x"})
+
+
+def test_add_member(db: Database, superuser: psycopg.Connection) -> None:
+    from tenancy.registry import add_member
+    from tenancy.tenant import MemberRole
+
+    tenant = make_tenant(db, "acme").tenant
+    user = add_member(db, tenant.id, "Dev@Acme.example.com", MemberRole.ADMIN)
+    assert belongs_to_tenant(db, user, tenant.id)
+    with pytest.raises(InvalidInputError, match="member email is 'dev@acme.example.com'; expected someone not yet"):
+        add_member(db, tenant.id, "dev@acme.example.com")
+    with pytest.raises(NotFoundError, match="tenant .* not found"):
+        add_member(db, uuid.uuid4(), "x@y.example.com")
+    actions = superuser.execute("SELECT action FROM registry.audit_log ORDER BY seq").fetchall()
+    assert actions == [("tenant.create",), ("member.add",)]
