@@ -29,12 +29,15 @@ def late_partitions(touched: list[date], today: date) -> tuple[list[str], list[s
 def late_usage_sensor(
     context: dg.SensorEvaluationContext, warehouse_db: UsageWarehouse
 ) -> dg.SensorResult | dg.SkipReason:
+    first_tick = context.cursor is None
     after = int(context.cursor or 0)
     try:
         with warehouse_db.model_copy(update={"lock_wait_seconds": 5.0}).connection() as conn:
             touched, newest = warehouse.days_touched(conn, after)
     except duckdb.IOException as exc:
         return dg.SkipReason(f"warehouse busy ({exc}); trying again next tick")
+    if first_tick:  # the schedules have rolled up what came before; watch from here on
+        return dg.SensorResult(cursor=str(newest), skip_reason=f"watching ingest batches after {newest}")
     if newest == after:
         return dg.SkipReason(f"no ingest batch after {after}")
     days, months = late_partitions(touched, datetime.now(UTC).date())
