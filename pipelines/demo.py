@@ -71,9 +71,17 @@ def _seed(db: Database, run_dir: Path) -> list[Tenant]:
     catalog = default_catalog()
     tenants = []
     for tenant_id, name, domain, plan in DEMO_TENANTS:
-        tenant = create_tenant(db, name=name, domain=domain, plan=plan, owner_email=f"owner@{domain}",
-                               slug=name.lower().replace(" ", "-"), actor="demo", catalog=catalog,
-                               tenant_id=tenant_id).tenant
+        tenant = create_tenant(
+            db,
+            name=name,
+            domain=domain,
+            plan=plan,
+            owner_email=f"owner@{domain}",
+            slug=name.lower().replace(" ", "-"),
+            actor="demo",
+            catalog=catalog,
+            tenant_id=tenant_id,
+        ).tenant
         _, agents, members, stored, _ = PROFILE[plan]
         for n in range(agents):
             create_agent(db, tenant.id, f"agent-{n}")
@@ -95,11 +103,21 @@ def _month_of_traffic(tenants: list[Tenant], recorder: UsageRecorder, now: datet
     with Progress(console=console, transient=True) as progress:
         for tenant in tenants:
             count, _, _, stored, _ = PROFILE[tenant.plan]
-            task = progress.add_task(f"recording {count:,} API calls for {tenant.slug}", total=count)
+            task = progress.add_task(
+                f"recording {count:,} API calls for {tenant.slug}", total=count
+            )
             batch: list[UsageEvent] = []
             for i in range(count):
                 at = start + timedelta(seconds=rng.randrange(seconds))
-                batch.append(api_call(tenant.id, rng.choice(ENDPOINTS), rng.choice(("GET", "GET", "POST")), 200, at))
+                batch.append(
+                    api_call(
+                        tenant.id,
+                        rng.choice(ENDPOINTS),
+                        rng.choice(("GET", "GET", "POST")),
+                        200,
+                        at,
+                    )
+                )
                 if i % 25 == 0:
                     batch.append(agent_execution(tenant.id, tenant.id, at))
                 if len(batch) >= 2_000:
@@ -113,7 +131,9 @@ def _month_of_traffic(tenants: list[Tenant], recorder: UsageRecorder, now: datet
     return total
 
 
-def _live_burst(tenants: list[Tenant], limiter: RateLimiter, recorder: UsageRecorder) -> dict[str, int]:
+def _live_burst(
+    tenants: list[Tenant], limiter: RateLimiter, recorder: UsageRecorder
+) -> dict[str, int]:
     """Right now, each tenant fires a burst; the limiter admits what its plan allows."""
     catalog = default_catalog()
     limited = {}
@@ -134,29 +154,59 @@ def _materialize(now: datetime) -> None:
     month = month_start(now.date())
     steps = [
         ("draining the usage stream into DuckDB", ["usage_events"], None, None),
-        (f"rolling up {month:%B} day by day", ["daily_tenant_usage"], None,
-         {"dagster/asset_partition_range_start": month.isoformat(),
-          "dagster/asset_partition_range_end": now.date().isoformat()}),
-        (f"rolling up {month:%B} and enforcing quotas", ["monthly_tenant_usage", "tenant_quota_status"],
-         month.isoformat(), None),
+        (
+            f"rolling up {month:%B} day by day",
+            ["daily_tenant_usage"],
+            None,
+            {
+                "dagster/asset_partition_range_start": month.isoformat(),
+                "dagster/asset_partition_range_end": now.date().isoformat(),
+            },
+        ),
+        (
+            f"rolling up {month:%B} and enforcing quotas",
+            ["monthly_tenant_usage", "tenant_quota_status"],
+            month.isoformat(),
+            None,
+        ),
     ]
     for label, selection, partition, tags in steps:
         with console.status(label):
-            result = dg.materialize(defs.assets or [], selection=selection, instance=instance,
-                                    resources=defs.resources, partition_key=partition, tags=tags,
-                                    run_config=QUIET)
+            result = dg.materialize(
+                defs.assets or [],
+                selection=selection,
+                instance=instance,
+                resources=defs.resources,
+                partition_key=partition,
+                tags=tags,
+                run_config=QUIET,
+            )
         failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
-        console.print(f"[green]done[/green] {label}" + (f"  [red]failed checks: {failed}[/red]" if failed else ""))
+        console.print(
+            f"[green]done[/green] {label}"
+            + (f"  [red]failed checks: {failed}[/red]" if failed else "")
+        )
 
 
-def _report(tenants: list[Tenant], run_dir: Path, gate: QuotaGate, limited: dict[str, int], month: str) -> None:
+def _report(
+    tenants: list[Tenant], run_dir: Path, gate: QuotaGate, limited: dict[str, int], month: str
+) -> None:
     with duckdb.connect(str(run_dir / "usage.duckdb"), read_only=True) as conn:
         rows = conn.execute(
-            "SELECT slug, metric, used, \"limit\", state FROM tenant_quota_status WHERE month = ?", [month]
+            'SELECT slug, metric, used, "limit", state FROM tenant_quota_status WHERE month = ?',
+            [month],
         ).fetchall()
     status = {(slug, metric): (used, limit, state) for slug, metric, used, limit, state in rows}
     table = Table(title=f"Usage and quotas, {month[:7]} (UTC); used / limit")
-    for column in ("tenant", "API calls", "agents", "users", "storage GB", "rate-limited", "quota gate"):
+    for column in (
+        "tenant",
+        "API calls",
+        "agents",
+        "users",
+        "storage GB",
+        "rate-limited",
+        "quota gate",
+    ):
         table.add_column(column)
     colors = {"ok": "green", "warning": "yellow", "exceeded": "red"}
 
@@ -169,14 +219,23 @@ def _report(tenants: list[Tenant], run_dir: Path, gate: QuotaGate, limited: dict
     for tenant in tenants:
         decision = gate.check(tenant.id, "api_calls_per_month")
         if not decision.allowed:
-            blocked.append(f"{tenant.slug}: {decision.reason}; API calls refused until {decision.until:%Y-%m-%d %H:%M} UTC")
-        table.add_row(f"{tenant.slug} ({tenant.plan})", cell(tenant.slug, "api_calls_per_month"),
-                      cell(tenant.slug, "agents"), cell(tenant.slug, "users"),
-                      cell(tenant.slug, "storage_gb", "{:,.1f}"), str(limited[tenant.slug]),
-                      "[green]allowed[/green]" if decision.allowed else "[red]blocked[/red]")
+            blocked.append(
+                f"{tenant.slug}: {decision.reason}; API calls refused until {decision.until:%Y-%m-%d %H:%M} UTC"
+            )
+        table.add_row(
+            f"{tenant.slug} ({tenant.plan})",
+            cell(tenant.slug, "api_calls_per_month"),
+            cell(tenant.slug, "agents"),
+            cell(tenant.slug, "users"),
+            cell(tenant.slug, "storage_gb", "{:,.1f}"),
+            str(limited[tenant.slug]),
+            "[green]allowed[/green]" if decision.allowed else "[red]blocked[/red]",
+        )
     console.print(table)
-    console.print("[green]green[/green] ok, [yellow]yellow[/yellow] >= 90 % (alert), [red]red[/red] over the limit; "
-                  "rate-limited: requests of a live burst the limiter refused")
+    console.print(
+        "[green]green[/green] ok, [yellow]yellow[/yellow] >= 90 % (alert), [red]red[/red] over the limit; "
+        "rate-limited: requests of a live burst the limiter refused"
+    )
     for line in blocked:
         console.print(f"[red]blocked[/red] {line}")
 
@@ -189,12 +248,16 @@ def main() -> int:
     now = datetime.now(UTC)
     try:
         tenants = _seed(db, run_dir)
-        console.print(f"created {len(tenants)} tenants (one per plan) with their agents, members and documents")
+        console.print(
+            f"created {len(tenants)} tenants (one per plan) with their agents, members and documents"
+        )
         recorder = UsageRecorder(client)
         recorded = _month_of_traffic(tenants, recorder, now)
         limited = _live_burst(tenants, RateLimiter(client), recorder)
-        console.print(f"recorded {recorded:,} API calls for {now:%B} so far; a live burst of "
-                      f"{sum(PROFILE[t.plan][4] for t in tenants)} requests met the rate limiter")
+        console.print(
+            f"recorded {recorded:,} API calls for {now:%B} so far; a live burst of "
+            f"{sum(PROFILE[t.plan][4] for t in tenants)} requests met the rate limiter"
+        )
         _materialize(now)
         _report(tenants, run_dir, QuotaGate(client), limited, month_start(now.date()).isoformat())
     finally:

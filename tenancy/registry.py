@@ -100,7 +100,11 @@ def _user_id(conn: Connection, email: str) -> uuid.UUID:
 
 
 def add_member(
-    db: Database, tenant_id: uuid.UUID, email: str, role: MemberRole = MemberRole.MEMBER, actor: str = "platform"
+    db: Database,
+    tenant_id: uuid.UUID,
+    email: str,
+    role: MemberRole = MemberRole.MEMBER,
+    actor: str = "platform",
 ) -> uuid.UUID:
     """Add a user (created if new) to a tenant, with an audit entry; returns the user id."""
     address = validate_email_address(email)
@@ -111,9 +115,18 @@ def add_member(
                 "INSERT INTO registry.user_tenants (tenant_id, user_id, role) VALUES (%s, %s, %s)",
                 (tenant_id, user_id, role.value),
             )
-            audit.record(conn, tenant_id, actor, "member.add", f"user:{user_id}", {"email": address, "role": role.value})
+            audit.record(
+                conn,
+                tenant_id,
+                actor,
+                "member.add",
+                f"user:{user_id}",
+                {"email": address, "role": role.value},
+            )
     except pg_errors.UniqueViolation:
-        raise InvalidInputError("member email", address, "someone not yet a member of the tenant") from None
+        raise InvalidInputError(
+            "member email", address, "someone not yet a member of the tenant"
+        ) from None
     except pg_errors.ForeignKeyViolation:
         raise NotFoundError("tenant", tenant_id) from None
     return user_id

@@ -87,6 +87,15 @@ def db(registry: RegistryUrls) -> Iterator[Database]:
 
 
 @pytest.fixture
+def cli_env(registry: RegistryUrls, monkeypatch: pytest.MonkeyPatch) -> RegistryUrls:
+    """Point the `tenancy` command at this test's registry."""
+    monkeypatch.setenv("TENANCY_DATABASE_URL", registry.owner)
+    monkeypatch.setenv("TENANCY_APP_DATABASE_URL", registry.app)
+    monkeypatch.setenv("TENANCY_PLATFORM_DATABASE_URL", registry.platform)
+    return registry
+
+
+@pytest.fixture
 def superuser(postgres: PostgresServer, registry: RegistryUrls) -> Iterator[psycopg.Connection]:
     """A superuser connection to the test's registry: the attacker who can bypass privileges."""
     dbname = psycopg.conninfo.conninfo_to_dict(registry.app)["dbname"]

@@ -135,14 +135,7 @@ def test_unknown_tenant_lookup(db: Database) -> None:
         get_tenant(db, "nobody-here")
 
 
-@pytest.fixture
-def cli_env(registry: RegistryUrls, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TENANCY_DATABASE_URL", registry.owner)
-    monkeypatch.setenv("TENANCY_APP_DATABASE_URL", registry.app)
-    monkeypatch.setenv("TENANCY_PLATFORM_DATABASE_URL", registry.platform)
-
-
-def test_cli_create_list_show(cli_env: None) -> None:
+def test_cli_create_list_show(cli_env: RegistryUrls) -> None:
     runner = CliRunner()
     created = runner.invoke(
         app,
@@ -223,7 +216,9 @@ def test_add_member(db: Database, superuser: psycopg.Connection) -> None:
     tenant = make_tenant(db, "acme").tenant
     user = add_member(db, tenant.id, "Dev@Acme.example.com", MemberRole.ADMIN)
     assert belongs_to_tenant(db, user, tenant.id)
-    with pytest.raises(InvalidInputError, match="member email is 'dev@acme.example.com'; expected someone not yet"):
+    with pytest.raises(
+        InvalidInputError, match="member email is 'dev@acme.example.com'; expected someone not yet"
+    ):
         add_member(db, tenant.id, "dev@acme.example.com")
     with pytest.raises(NotFoundError, match="tenant .* not found"):
         add_member(db, uuid.uuid4(), "x@y.example.com")

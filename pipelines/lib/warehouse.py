@@ -7,6 +7,8 @@ so re-running a partition gives the same rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -111,6 +113,18 @@ EVENT_COLUMNS = pa.schema(
         ("entry_id", pa.string()),
     ]
 )
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, or ROLLBACK on any exception (a partition write is all or nothing)."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def connect(
@@ -252,52 +266,46 @@ def has_snapshot(conn: duckdb.DuckDBPyConnection, table: str, day: date) -> bool
     return bool(row and row[0])
 
 
-DAILY_ROLLUP = """
+# One scan of the events: GROUPING SETS yields the per-metric totals and the per-endpoint sums.
+DAILY_FLOWS = """
 INSERT INTO daily_tenant_usage
-WITH flows AS (
-    SELECT day, tenant_id,
-           CASE metric WHEN 'api_call' THEN 'api_calls' WHEN 'agent_execution' THEN 'agent_executions'
-                       ELSE metric END AS metric,
-           '' AS endpoint, sum(quantity) AS value
-    FROM usage_events WHERE day >= $start AND day < $end
-    GROUP BY ALL
-), by_endpoint AS (
-    SELECT day, tenant_id, 'api_calls_by_endpoint' AS metric, endpoint, sum(quantity) AS value
-    FROM usage_events WHERE day >= $start AND day < $end AND metric = 'api_call'
-    GROUP BY ALL
-), active AS (
-    SELECT day, tenant_id FROM registry_snapshots
-    WHERE day >= $start AND day < $end AND status = 'active'
-), zeros AS (
-    SELECT a.day, a.tenant_id, m.metric, '' AS endpoint, 0 AS value
-    FROM active a CROSS JOIN (VALUES ('api_calls'), ('agent_executions')) m(metric)
-    WHERE NOT EXISTS (SELECT 1 FROM flows f WHERE f.day = a.day AND f.tenant_id = a.tenant_id
-                      AND f.metric = m.metric)
-), levels AS (
-    SELECT day, tenant_id, 'users' AS metric, '' AS endpoint, users AS value FROM registry_snapshots
-    WHERE day >= $start AND day < $end
-    UNION ALL
-    SELECT day, tenant_id, 'agents', '', agents FROM registry_snapshots WHERE day >= $start AND day < $end
-    UNION ALL
-    SELECT day, tenant_id, 'storage_bytes', '', bytes FROM storage_snapshots WHERE day >= $start AND day < $end
-)
-SELECT * FROM flows UNION ALL SELECT * FROM by_endpoint UNION ALL SELECT * FROM zeros
-UNION ALL SELECT * FROM levels
+SELECT day, tenant_id,
+       CASE WHEN grouping(endpoint) = 0 THEN 'api_calls_by_endpoint'
+            WHEN metric = 'api_call' THEN 'api_calls'
+            WHEN metric = 'agent_execution' THEN 'agent_executions'
+            ELSE metric END,
+       CASE WHEN grouping(endpoint) = 0 THEN endpoint ELSE '' END,
+       sum(quantity)
+FROM usage_events WHERE day >= $start AND day < $end
+GROUP BY GROUPING SETS ((day, tenant_id, metric), (day, tenant_id, metric, endpoint))
+HAVING grouping(endpoint) = 1 OR metric = 'api_call'
+"""
+
+# Then, from the day's snapshots: a zero for every active tenant without API calls or agent
+# executions (so every active tenant has a row), and the day's levels.
+DAILY_ZEROS_AND_LEVELS = """
+INSERT INTO daily_tenant_usage
+SELECT s.day, s.tenant_id, m.metric, '', 0
+FROM registry_snapshots s CROSS JOIN (VALUES ('api_calls'), ('agent_executions')) m(metric)
+WHERE s.day >= $start AND s.day < $end AND s.status = 'active'
+  AND NOT EXISTS (SELECT 1 FROM daily_tenant_usage d WHERE d.day = s.day AND d.tenant_id = s.tenant_id
+                  AND d.metric = m.metric AND d.endpoint = '')
+UNION ALL
+SELECT day, tenant_id, 'users', '', users FROM registry_snapshots WHERE day >= $start AND day < $end
+UNION ALL
+SELECT day, tenant_id, 'agents', '', agents FROM registry_snapshots WHERE day >= $start AND day < $end
+UNION ALL
+SELECT day, tenant_id, 'storage_bytes', '', bytes FROM storage_snapshots WHERE day >= $start AND day < $end
 """
 
 
 def rollup_days(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> int:
     """Replace daily usage for [start, end); caller holds the transaction. Returns rows written."""
-    conn.execute(
-        "DELETE FROM daily_tenant_usage WHERE day >= $start AND day < $end",
-        {"start": start, "end": end},
-    )
-    conn.execute(DAILY_ROLLUP, {"start": start, "end": end})
-    row = conn.execute(
-        "SELECT count(*) FROM daily_tenant_usage WHERE day >= $start AND day < $end",
-        {"start": start, "end": end},
-    ).fetchall()[0]
-    return int(row[0]) if row else 0
+    params = {"start": start, "end": end}
+    conn.execute("DELETE FROM daily_tenant_usage WHERE day >= $start AND day < $end", params)
+    flows = conn.execute(DAILY_FLOWS, params).fetchall()
+    rest = conn.execute(DAILY_ZEROS_AND_LEVELS, params).fetchall()
+    return int(flows[0][0]) + int(rest[0][0])
 
 
 MONTHLY_ROLLUP = """

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow as pa
 
-from pipelines.lib import prometheus_textfile
+from pipelines.lib import prometheus_textfile, warehouse
 from pipelines.lib.periods import next_month, utc_midnight
 from pipelines.lib.quota_math import QuotaState, QuotaStatus, evaluate
 from pipelines.partitions import WAREHOUSE_POOL, monthly_partitions
@@ -75,16 +75,11 @@ def tenant_quota_status(
                 ),
             }
         )
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with warehouse.transaction(conn):
             conn.execute("DELETE FROM tenant_quota_status WHERE month = ?", [month])
             conn.register("statuses", table)
             conn.execute("INSERT INTO tenant_quota_status BY NAME SELECT * FROM statuses")
             conn.unregister("statuses")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     enforced = month <= now.date() < end
     if enforced:
         _enforce(statuses, redis, outputs, until=utc_midnight(next_month(month)), now=now)

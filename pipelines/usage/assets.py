@@ -46,8 +46,7 @@ def usage_events(
         while entries := pending or consumer.read(count=READ_BATCH):
             pending = []
             batch = split_entries(entries, known)
-            conn.execute("BEGIN TRANSACTION")
-            try:
+            with warehouse.transaction(conn):
                 batch_id = warehouse.next_batch_id(conn)
                 inserted, duplicates = warehouse.insert_events(conn, batch.events, batch_id)
                 quarantined = warehouse.insert_quarantine(conn, batch.quarantine, batch_id)
@@ -55,13 +54,8 @@ def usage_events(
                     "INSERT INTO ingest_batches VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?)",
                     [batch_id, len(entries), inserted, duplicates, len(batch.quarantine)],
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            consumer.ack(
-                [e.entry_id for e in entries]
-            )  # only now: a crash before this re-reads them
+            # Only now: a crash before this line leaves them pending, to be read again.
+            consumer.ack([e.entry_id for e in entries])
             totals["read"] += len(entries)
             totals["inserted"] += inserted
             totals["duplicates"] += duplicates
@@ -143,17 +137,11 @@ def daily_tenant_usage(
     in one transaction, so a rerun gives the same rows; a backfill covers many days in one run."""
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
-    with warehouse_db.connection() as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            for day in days(start, end):
-                _take_snapshots(conn, day, registry, storage)
-            rows = warehouse.rollup_days(conn, start, end)
-            results = checks.daily_checks(conn, start, end)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    with warehouse_db.connection() as conn, warehouse.transaction(conn):
+        for day in days(start, end):
+            _take_snapshots(conn, day, registry, storage)
+        rows = warehouse.rollup_days(conn, start, end)
+        results = checks.daily_checks(conn, start, end)
     return dg.MaterializeResult(
         metadata={"rows": rows, "days": (end - start).days}, check_results=results
     )
@@ -173,13 +161,7 @@ def monthly_tenant_usage(
     from the raw events, users, agents and stored bytes at their daily maximum."""
     window = context.partition_time_window
     month, end = window.start.date(), window.end.date()
-    with warehouse_db.connection() as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            rows = warehouse.rollup_month(conn, month, end)
-            results = checks.monthly_checks(conn, month, end)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    with warehouse_db.connection() as conn, warehouse.transaction(conn):
+        rows = warehouse.rollup_month(conn, month, end)
+        results = checks.monthly_checks(conn, month, end)
     return dg.MaterializeResult(metadata={"rows": rows}, check_results=results)

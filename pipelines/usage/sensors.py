@@ -37,7 +37,9 @@ def late_usage_sensor(
     except duckdb.IOException as exc:
         return dg.SkipReason(f"warehouse busy ({exc}); trying again next tick")
     if first_tick:  # the schedules have rolled up what came before; watch from here on
-        return dg.SensorResult(cursor=str(newest), skip_reason=f"watching ingest batches after {newest}")
+        return dg.SensorResult(
+            cursor=str(newest), skip_reason=f"watching ingest batches after {newest}"
+        )
     if newest == after:
         return dg.SkipReason(f"no ingest batch after {after}")
     days, months = late_partitions(touched, datetime.now(UTC).date())

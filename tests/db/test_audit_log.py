@@ -125,22 +125,12 @@ def test_concurrent_appends_never_fork_the_chain(db: Database, tenant: uuid.UUID
 
 
 def test_cli_reports_first_broken_row(
-    db: Database,
-    tenant: uuid.UUID,
-    superuser: psycopg.Connection,
-    monkeypatch: pytest.MonkeyPatch,
-    registry: object,
+    db: Database, tenant: uuid.UUID, superuser: psycopg.Connection, cli_env: object
 ) -> None:
     from typer.testing import CliRunner
 
     from tenancy.cli.main import app
 
-    for var, value in (
-        ("TENANCY_DATABASE_URL", registry.owner),
-        ("TENANCY_APP_DATABASE_URL", registry.app),  # type: ignore[attr-defined]
-        ("TENANCY_PLATFORM_DATABASE_URL", registry.platform),
-    ):  # type: ignore[attr-defined]
-        monkeypatch.setenv(var, value)
     ok = CliRunner().invoke(app, ["audit", "verify", "--json"])
     assert ok.exit_code == 0 and '"ok": true' in ok.output
     superuser.execute("UPDATE registry.audit_log SET actor = 'someone else' WHERE seq = 4")

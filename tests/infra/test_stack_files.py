@@ -107,12 +107,7 @@ def test_stack_config_overlays_project_config(tmp_path: Path) -> None:
         load_stack_config("tenant-zeta", tmp_path, project)
 
 
-def test_cli_generate_and_check_against_registry(
-    registry: RegistryUrls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TENANCY_DATABASE_URL", registry.owner)
-    monkeypatch.setenv("TENANCY_APP_DATABASE_URL", registry.app)
-    monkeypatch.setenv("TENANCY_PLATFORM_DATABASE_URL", registry.platform)
+def test_cli_generate_and_check_against_registry(cli_env: RegistryUrls, tmp_path: Path) -> None:
     runner = CliRunner()
     created = runner.invoke(
         app,

@@ -37,11 +37,9 @@ def test_boundaries_late_and_out_of_order_events_land_in_their_utc_day(pipeline:
     pipeline.recorder.record_many(events)
     pipeline.materialize(["usage_events"])
     pipeline.materialize(["daily_tenant_usage"], tags=RANGE)
-    assert daily(pipeline) == [
-        ("2024-02-29", free, 1),
-        ("2024-02-29", pro, 1),
-        ("2024-03-01", free, 1),
-    ]
+    assert sorted(daily(pipeline), key=str) == sorted(
+        [("2024-02-29", free, 1), ("2024-02-29", pro, 1), ("2024-03-01", free, 1)], key=str
+    )
     assert daily(pipeline, "agent_executions") == [("2024-02-28", pro, 1)]
 
     late = api_call(
@@ -58,7 +56,9 @@ def test_boundaries_late_and_out_of_order_events_land_in_their_utc_day(pipeline:
         "SELECT month::VARCHAR, tenant_id, value FROM monthly_tenant_usage "
         "WHERE metric = 'api_calls' ORDER BY ALL"
     )
-    assert monthly == [("2024-02-01", free, 2), ("2024-02-01", pro, 1), ("2024-03-01", free, 1)]
+    assert sorted(monthly, key=str) == sorted(
+        [("2024-02-01", free, 2), ("2024-02-01", pro, 1), ("2024-03-01", free, 1)], key=str
+    )
 
 
 def test_rerun_of_any_partition_gives_identical_rows(pipeline: Pipeline) -> None:

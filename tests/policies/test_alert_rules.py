@@ -12,7 +12,9 @@ RULES = Path(__file__).resolve().parents[2] / "policies" / "alerts"
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("promtool")
     assert binary, "promtool missing: `make deps` installs Debian's prometheus package"
-    return subprocess.run([binary, *args], cwd=RULES, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [binary, *args], cwd=RULES, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_rules_are_valid() -> None:
@@ -28,13 +30,26 @@ def test_alert_fires_at_ninety_percent_after_fifteen_minutes() -> None:
 
 def test_a_broken_expectation_fails(tmp_path: Path) -> None:
     """The unit test is not vacuous: expecting the alert at 10 minutes must fail."""
-    broken = (RULES / "tenant_resources_test.yml").read_text().replace("eval_time: 20m", "eval_time: 10m", 1)
-    broken = broken.replace("eval_time: 10m\n        alertname: TenantResourceExhaustion\n        exp_alerts: []",
-                            "eval_time: 5m\n        alertname: TenantResourceExhaustion\n        exp_alerts: []", 1)
+    broken = (
+        (RULES / "tenant_resources_test.yml")
+        .read_text()
+        .replace("eval_time: 20m", "eval_time: 10m", 1)
+    )
+    broken = broken.replace(
+        "eval_time: 10m\n        alertname: TenantResourceExhaustion\n        exp_alerts: []",
+        "eval_time: 5m\n        alertname: TenantResourceExhaustion\n        exp_alerts: []",
+        1,
+    )
     (tmp_path / "tenant_resources.yml").write_text((RULES / "tenant_resources.yml").read_text())
     (tmp_path / "test.yml").write_text(broken)
     binary = shutil.which("promtool")
     assert binary
-    result = subprocess.run([binary, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [binary, "test", "rules", "test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode != 0
