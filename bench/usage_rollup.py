@@ -107,7 +107,7 @@ def main() -> int:
 
         pipeline_times, hand_times = [], []
         for r in range(3):  # alternate, so caches and the buffer pool favour neither
-            for name, fn, times in (
+            for _name, fn, times in (
                 (("pipeline", pipeline, pipeline_times), ("hand", hand, hand_times))
                 if r % 2 == 0
                 else (("hand", hand, hand_times), ("pipeline", pipeline, pipeline_times))

@@ -20,8 +20,10 @@ from pipelines.usage.schedules import (
 )
 from pipelines.usage.sensors import late_usage_sensor
 
+ASSETS = [usage_events, daily_tenant_usage, monthly_tenant_usage, tenant_quota_status]
+
 defs = dg.Definitions(
-    assets=[usage_events, daily_tenant_usage, monthly_tenant_usage, tenant_quota_status],
+    assets=ASSETS,
     jobs=[ingest_job, daily_rollup_job, quota_enforcement_job],
     schedules=[
         ingest_schedule,

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from pipelines.definitions import defs
+from pipelines.definitions import ASSETS, defs
 from pipelines.lib.periods import month_start, utc_midnight
 from tenancy.agents import create_agent
 from tenancy.cli.demo import DEMO_TENANTS
@@ -96,7 +96,7 @@ def _seed(db: Database, run_dir: Path) -> list[Tenant]:
 
 
 def _month_of_traffic(tenants: list[Tenant], recorder: UsageRecorder, now: datetime) -> int:
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - synthetic demo traffic, nothing secret
     start = utc_midnight(month_start(now.date()))
     seconds = max(int((now - start).total_seconds()) - 120, 1)
     total = 0
@@ -173,7 +173,7 @@ def _materialize(now: datetime) -> None:
     for label, selection, partition, tags in steps:
         with console.status(label):
             result = dg.materialize(
-                defs.assets or [],
+                ASSETS,
                 selection=selection,
                 instance=instance,
                 resources=defs.resources,

@@ -217,10 +217,11 @@ def test_add_member(db: Database, superuser: psycopg.Connection) -> None:
     user = add_member(db, tenant.id, "Dev@Acme.example.com", MemberRole.ADMIN)
     assert belongs_to_tenant(db, user, tenant.id)
     with pytest.raises(
-        InvalidInputError, match="member email is 'dev@acme.example.com'; expected someone not yet"
+        InvalidInputError,
+        match=r"member email is 'dev@acme\.example\.com'; expected someone not yet",
     ):
         add_member(db, tenant.id, "dev@acme.example.com")
-    with pytest.raises(NotFoundError, match="tenant .* not found"):
+    with pytest.raises(NotFoundError, match=r"tenant .* not found"):
         add_member(db, uuid.uuid4(), "x@y.example.com")
     actions = superuser.execute("SELECT action FROM registry.audit_log ORDER BY seq").fetchall()
     assert actions == [("tenant.create",), ("member.add",)]

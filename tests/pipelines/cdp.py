@@ -12,6 +12,7 @@ import json
 import subprocess
 import time
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,10 @@ class Browser:
             if time.monotonic() > deadline:
                 raise RuntimeError("Chromium did not open its DevTools port")
             time.sleep(0.2)
-        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=2**26, open_timeout=10)
+        self._stack = ExitStack()
+        self.ws = self._stack.enter_context(
+            connect(pages[0]["webSocketDebuggerUrl"], max_size=2**26, open_timeout=10)
+        )
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         msg_id = next(self._ids)
@@ -110,7 +114,7 @@ class Browser:
 
     def close(self) -> None:
         try:
-            self.ws.close()
+            self._stack.close()
         finally:
             self.proc.terminate()
             self.proc.wait(timeout=15)

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import redis
 
-from pipelines.definitions import defs
+from pipelines.definitions import ASSETS
 from pipelines.quotas.resources import QuotaOutputs
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
 from pipelines.usage.resources import StorageMeasurer
@@ -42,9 +42,8 @@ class Pipeline:
         tags: dict[str, str] | None = None,
         raise_on_error: bool = True,
     ) -> dg.ExecuteInProcessResult:
-        all_assets = defs.assets or []
         return dg.materialize(
-            all_assets,
+            ASSETS,
             selection=list(assets),
             partition_key=partition_key,
             resources=self.resources,
