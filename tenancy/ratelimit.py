@@ -9,7 +9,7 @@ there is no INCR-then-EXPIRE race. Time comes from the Redis server, not the cal
 
 When Redis cannot be reached the limiter fails open by default (the request is admitted and
 `degraded` is set): rate limiting protects capacity, while quotas and billing are enforced
-from the usage pipeline. `fail_open=False` (or TENANCY_RATELIMIT_FAIL=closed) refuses instead.
+from the usage pipeline. `RateLimiter(client, fail_open=False)` refuses instead.
 """
 
 from __future__ import annotations

@@ -20,9 +20,11 @@ def _stack() -> LocalStack:
 @app.command()
 def up() -> None:
     """Start the local servers (if needed) and migrate the registry."""
-    services = _stack().up()
-    console.print(f"PostgreSQL: {services.registry.app.split('password=')[0]}...")
-    console.print(f"Redis:      127.0.0.1:{_stack().redis.port}")
+    stack = _stack()
+    stack.up()
+    console.print(f"PostgreSQL: 127.0.0.1:{stack.postgres.port} (database tenancy)")
+    console.print(f"Redis:      127.0.0.1:{stack.redis.port}")
+    console.print(f"passwords:  {stack.state_file} (mode 0600)")
 
 
 @app.command()
