@@ -66,7 +66,11 @@ class RedisServer:
                 return
             except redis.RedisError as exc:
                 if time.monotonic() > deadline:
-                    raise ServiceError(f"Redis on port {self.port} never answered: {exc}") from exc
+                    log = self.base_dir / "redis.log"
+                    tail = log.read_text().strip().splitlines()[-3:] if log.exists() else []
+                    raise ServiceError(
+                        f"Redis on port {self.port} never answered ({exc}); its log ends: {' | '.join(tail)}"
+                    ) from exc
                 time.sleep(0.05)
 
     def _pid(self) -> int | None:
@@ -74,8 +78,24 @@ class RedisServer:
             pid = int(self.pid_file.read_text().strip())
             os.kill(pid, 0)
         except (OSError, ValueError):
-            return None
+            return self._answering_pid()
         return pid
+
+    def _answering_pid(self) -> int | None:
+        """The pid of our server if it answers on our port with our password.
+
+        Redis deletes its pid file when it exits, including a second instance that failed to
+        bind the same port, so the file alone cannot tell whether ours is still up.
+        """
+        import redis
+
+        try:
+            with redis.Redis.from_url(
+                self.url, socket_timeout=1, socket_connect_timeout=1
+            ) as client:
+                return int(client.info("server")["process_id"])
+        except (redis.RedisError, KeyError, ValueError):
+            return None
 
     def running(self) -> bool:
         return self._pid() is not None
