@@ -18,12 +18,14 @@ from tenancy.usage.stream import StreamEntry
 class SplitBatch:
     events: pa.Table
     quarantine: list[tuple[str, str, str]]  # (entry id, fields as JSON, reason)
+    unknown_tenants: int  # how many of the quarantined name a tenant the registry lacks
 
 
 def split_entries(entries: Iterable[StreamEntry], known_tenants: set[uuid.UUID]) -> SplitBatch:
     """Validate each entry against the event schema and the registry; nothing is dropped."""
     columns: dict[str, list[object]] = {name: [] for name in EVENT_COLUMNS.names}
     quarantine = []
+    unknown = 0
     for entry in entries:
         try:
             event = parse_fields(entry.fields)
@@ -31,6 +33,7 @@ def split_entries(entries: Iterable[StreamEntry], known_tenants: set[uuid.UUID])
             quarantine.append((entry.entry_id, json.dumps(entry.fields, sort_keys=True), str(exc)))
             continue
         if event.tenant_id not in known_tenants:
+            unknown += 1
             quarantine.append(
                 (
                     entry.entry_id,
@@ -49,4 +52,4 @@ def split_entries(entries: Iterable[StreamEntry], known_tenants: set[uuid.UUID])
         columns["status"].append(event.status)
         columns["agent_id"].append(str(event.agent_id) if event.agent_id else None)
         columns["entry_id"].append(entry.entry_id)
-    return SplitBatch(pa.table(columns, schema=EVENT_COLUMNS), quarantine)
+    return SplitBatch(pa.table(columns, schema=EVENT_COLUMNS), quarantine, unknown)

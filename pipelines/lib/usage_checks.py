@@ -75,7 +75,7 @@ def missing_active_tenants(conn: duckdb.DuckDBPyConnection, start: date, end: da
         SELECT s.day, s.slug FROM registry_snapshots s
         WHERE s.day >= $start AND s.day < $end AND s.status = 'active'
           AND NOT EXISTS (SELECT 1 FROM daily_tenant_usage d WHERE d.day = s.day AND d.tenant_id = s.tenant_id
-                          AND d.metric = 'api_calls' AND d.endpoint = '')
+                          AND d.metric = 'users')
         ORDER BY 1, 2
     """,
         {"start": start, "end": end},

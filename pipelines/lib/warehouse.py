@@ -284,16 +284,10 @@ GROUP BY GROUPING SETS ((day, tenant_id, metric), (day, tenant_id, metric, endpo
 HAVING grouping(endpoint) = 1 OR metric = 'api_call'
 """
 
-# Then, from the day's snapshots: a zero for every active tenant without API calls or agent
-# executions (so every active tenant has a row), and the day's levels.
-DAILY_ZEROS_AND_LEVELS = """
+# Then the day's levels from the snapshots: one row per tenant the registry had that day, so
+# every tenant is present even on a day without events (missing flows read as zero).
+DAILY_LEVELS = """
 INSERT INTO daily_tenant_usage
-SELECT s.day, s.tenant_id, m.metric, '', 0
-FROM registry_snapshots s CROSS JOIN (VALUES ('api_calls'), ('agent_executions')) m(metric)
-WHERE s.day >= $start AND s.day < $end AND s.status = 'active'
-  AND NOT EXISTS (SELECT 1 FROM daily_tenant_usage d WHERE d.day = s.day AND d.tenant_id = s.tenant_id
-                  AND d.metric = m.metric AND d.endpoint = '')
-UNION ALL
 SELECT day, tenant_id, 'users', '', users FROM registry_snapshots WHERE day >= $start AND day < $end
 UNION ALL
 SELECT day, tenant_id, 'agents', '', agents FROM registry_snapshots WHERE day >= $start AND day < $end
@@ -307,7 +301,7 @@ def rollup_days(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> int:
     params = {"start": start, "end": end}
     conn.execute("DELETE FROM daily_tenant_usage WHERE day >= $start AND day < $end", params)
     flows = conn.execute(DAILY_FLOWS, params).fetchall()
-    rest = conn.execute(DAILY_ZEROS_AND_LEVELS, params).fetchall()
+    rest = conn.execute(DAILY_LEVELS, params).fetchall()
     return int(flows[0][0]) + int(rest[0][0])
 
 

@@ -1,6 +1,7 @@
 """Usage assets: raw events drained from Redis, then daily and monthly aggregates per tenant."""
 
 import json
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -21,6 +22,9 @@ CONSUMER = "dagster-usage-events"
 READ_BATCH = 5_000
 #: Entries another consumer was handed but has not acknowledged for this long are taken over.
 ABANDONED_AFTER_MS = 5 * 60 * 1000
+#: A run stops after this many entries, so a busy stream cannot keep it running forever; the
+#: next hourly run carries on where it stopped.
+MAX_PER_RUN = 2_000_000
 
 
 @dg.asset(
@@ -35,17 +39,26 @@ def usage_events(
     """Every usage event recorded on the request path, once: drained from the Redis stream by a
     consumer group, validated, deduplicated by event id, with malformed or unknown-tenant
     entries quarantined with their reason. Entries are acknowledged only after DuckDB commits."""
-    with registry.database() as db:
-        known = {t.id for t in list_tenants(db)}
+
+    def registered() -> set[uuid.UUID]:
+        with registry.database() as db:
+            return {t.id for t in list_tenants(db)}
+
+    known = registered()
     client = redis.client()
     consumer = UsageConsumer(client, CONSUMER)
     consumer.ensure_group()
     totals = {"read": 0, "inserted": 0, "duplicates": 0, "quarantined": 0}
     with warehouse_db.connection() as conn:
         pending = consumer.claim_abandoned(ABANDONED_AFTER_MS)
-        while entries := pending or consumer.read(count=READ_BATCH):
+        while totals["read"] < MAX_PER_RUN and (
+            entries := pending or consumer.read(count=READ_BATCH)
+        ):
             pending = []
             batch = split_entries(entries, known)
+            if batch.unknown_tenants:
+                known = registered()  # a tenant created since this run started is not unknown
+                batch = split_entries(entries, known)
             with warehouse.transaction(conn):
                 batch_id = warehouse.next_batch_id(conn)
                 inserted, duplicates = warehouse.insert_events(conn, batch.events, batch_id)

@@ -103,3 +103,26 @@ def test_malformed_and_unknown_tenant_entries_are_quarantined_with_reason(
     )
     pipeline.materialize(["usage_events"])
     assert pipeline.sql("SELECT count(*) FROM usage_quarantine") == [(3,)], "quarantined once"
+
+
+def test_a_tenant_registered_during_the_drain_is_not_quarantined(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipelines.usage.assets as usage_assets
+
+    real = usage_assets.list_tenants
+    calls = []
+
+    def stale_first(db):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        tenants = real(db)
+        return (
+            [t for t in tenants if t.id != pipeline.tenants["pro"]] if len(calls) == 1 else tenants
+        )
+
+    monkeypatch.setattr(usage_assets, "list_tenants", stale_first)
+    pipeline.recorder.record(api_call(pipeline.tenants["pro"], "/v1/a", "GET", 200, T0))
+    pipeline.materialize(["usage_events"])
+    assert len(calls) == 2, "the registry is read again when an unknown tenant shows up"
+    assert pipeline.sql("SELECT count(*) FROM usage_events") == [(1,)]
+    assert pipeline.sql("SELECT count(*) FROM usage_quarantine") == [(0,)]
