@@ -225,3 +225,39 @@ def test_add_member(db: Database, superuser: psycopg.Connection) -> None:
         add_member(db, uuid.uuid4(), "x@y.example.com")
     actions = superuser.execute("SELECT action FROM registry.audit_log ORDER BY seq").fetchall()
     assert actions == [("tenant.create",), ("member.add",)]
+
+
+def test_cli_bootstrap_creates_a_usable_registry(
+    postgres: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenancy.devstack.postgres import PostgresServer
+
+    assert isinstance(postgres, PostgresServer)
+    from tests.conftest import ROLE_PASSWORDS
+
+    # Roles are cluster-wide: keep the passwords the other tests' registries use.
+    monkeypatch.setenv("TENANCY_OWNER_PASSWORD", ROLE_PASSWORDS["tenancy_owner"])
+    monkeypatch.setenv("TENANCY_APP_PASSWORD", ROLE_PASSWORDS["tenancy_app"])
+    monkeypatch.setenv("TENANCY_PLATFORM_PASSWORD", ROLE_PASSWORDS["tenancy_platform"])
+    result = CliRunner().invoke(
+        app,
+        ["db", "bootstrap", "--superuser-url", postgres.superuser_url, "--database", "boot_test"],
+    )
+    assert result.exit_code == 0, result.output
+    urls = json.loads(result.stdout[result.stdout.index("{") :])
+    assert ROLE_PASSWORDS["tenancy_app"] in urls["TENANCY_APP_DATABASE_URL"]
+    with Database(urls["TENANCY_APP_DATABASE_URL"], urls["TENANCY_PLATFORM_DATABASE_URL"]) as db:
+        created = create_tenant(
+            db,
+            name="Boot",
+            domain="boot.example.com",
+            plan="free",
+            owner_email="o@boot.example.com",
+        )
+        assert get_tenant(db, "boot").id == created.tenant.id
+    with psycopg.connect(urls["TENANCY_DATABASE_URL"]) as conn:
+        from tenancy.db.isolation_audit import isolation_problems
+
+        assert isolation_problems(conn) == []
+    with psycopg.connect(postgres.superuser_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE boot_test WITH (FORCE)")

@@ -7,7 +7,9 @@ import typer
 from tenancy.cli.context import console, err_console, registry_urls
 from tenancy.db.migrate import migrate as apply_migrations
 
-app = typer.Typer(help="Registry database: migrations.", no_args_is_help=True)
+app = typer.Typer(
+    help="Registry database: bootstrap, migrations, isolation audit.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -33,3 +35,46 @@ def check() -> None:
     if problems:
         raise typer.Exit(1)
     console.print("isolation holds: runtime roles are plain, every tenant table has RLS forced")
+
+
+@app.command()
+def bootstrap(
+    superuser_url: str = typer.Option(
+        ...,
+        envvar="TENANCY_SUPERUSER_URL",
+        help="A superuser (or CREATEROLE + CREATEDB) connection.",
+    ),
+    database: str = typer.Option("tenancy", help="Database to create for the registry."),
+) -> None:
+    """Create the three roles and the registry database, then migrate it; prints the URLs as JSON.
+
+    Passwords come from TENANCY_OWNER_PASSWORD, TENANCY_APP_PASSWORD and
+    TENANCY_PLATFORM_PASSWORD, or are generated. Run it again to rotate them.
+    """
+    import os
+    import secrets
+
+    from tenancy.cli.context import print_json
+    from tenancy.db.bootstrap import APP_ROLE, OWNER_ROLE, PLATFORM_ROLE
+    from tenancy.db.bootstrap import bootstrap as create_registry
+
+    env = {
+        OWNER_ROLE: "TENANCY_OWNER_PASSWORD",
+        APP_ROLE: "TENANCY_APP_PASSWORD",
+        PLATFORM_ROLE: "TENANCY_PLATFORM_PASSWORD",
+    }
+    passwords = {
+        role: os.environ.get(var) or secrets.token_urlsafe(24) for role, var in env.items()
+    }
+    urls = create_registry(superuser_url, database, passwords)
+    applied = apply_migrations(urls.owner)
+    err_console.print(
+        f"registry {database}: {len(applied)} migration(s) applied; the URLs below hold secrets"
+    )
+    print_json(
+        {
+            "TENANCY_DATABASE_URL": urls.owner,
+            "TENANCY_APP_DATABASE_URL": urls.app,
+            "TENANCY_PLATFORM_DATABASE_URL": urls.platform,
+        }
+    )
