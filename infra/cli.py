@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from infra.errors import InfraError
@@ -88,9 +89,16 @@ def render_stacks(
             )
         except InfraError as exc:
             out[stack] = exc
-    with err_console.status(f"rendering {len(valid)} stack(s) under Pulumi mocks"):
-        for rendered in render_many(valid, workers=workers, keep_resources=keep_resources):
-            out[rendered.stack] = rendered
+    with Progress(console=err_console, transient=True, disable=len(valid) < 5) as progress:
+        task = progress.add_task("rendering stacks under Pulumi mocks", total=len(valid))
+        rendered_all = render_many(
+            valid,
+            workers=workers,
+            keep_resources=keep_resources,
+            on_progress=lambda n: progress.advance(task, n),
+        )
+    for rendered in rendered_all:
+        out[rendered.stack] = rendered
     return dict(sorted(out.items()))
 
 

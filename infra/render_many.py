@@ -8,8 +8,8 @@ cores: each worker renders a contiguous chunk of tenants, one after another.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
 
@@ -58,15 +58,30 @@ def render_many(
     workers: int | None = None,
     keep_resources: bool = True,
     run_check: bool = True,
+    on_progress: Callable[[int], None] | None = None,
 ) -> list[Rendered]:
-    """Results in the order of `tenants`; `workers=1` (or few tenants) stays in this process."""
+    """Results in the order of `tenants`; `workers=1` (or few tenants) stays in this process.
+    `on_progress(n)` is called as each n tenants are done."""
     workers = workers or default_workers()
     if workers == 1 or len(tenants) < PARALLEL_THRESHOLD:
-        return _render_chunk(tenants, keep_resources, run_check)
-    size = -(-len(tenants) // workers)
+        out = []
+        for args in tenants:
+            out.extend(_render_chunk([args], keep_resources, run_check))
+            if on_progress:
+                on_progress(1)
+        return out
+    # Several small chunks per worker: progress moves, and a slow chunk does not idle the rest.
+    size = max(1, len(tenants) // (workers * 8))
     chunks = [tenants[i : i + size] for i in range(0, len(tenants), size)]
+    results: dict[int, list[Rendered]] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        parts = pool.map(
-            _render_chunk, chunks, [keep_resources] * len(chunks), [run_check] * len(chunks)
-        )
-        return [rendered for part in parts for rendered in part]
+        futures = {
+            pool.submit(_render_chunk, chunk, keep_resources, run_check): n
+            for n, chunk in enumerate(chunks)
+        }
+        for future in as_completed(futures):
+            n = futures[future]
+            results[n] = future.result()
+            if on_progress:
+                on_progress(len(chunks[n]))
+    return [rendered for n in range(len(chunks)) for rendered in results[n]]
