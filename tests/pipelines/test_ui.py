@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,11 +64,38 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=5)
 
 
+def _graphql(url: str, query: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["data"]  # type: ignore[no-any-return]
+
+
+def _repositories(url: str) -> list[dict[str, Any]]:
+    data = _graphql(
+        url, "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }"
+    )
+    return data["repositoriesOrError"].get("nodes") or []
+
+
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("dagster-home")
     shutil.copy(ROOT / "pipelines" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "TENANCY_RUN_DIR": str(home / "run")}
+    # Create the instance's storage once, before two processes race to create it (they would
+    # both write alembic's version table and leave it with two heads).
+    subprocess.run(
+        [str(BIN / "dagster"), "instance", "migrate"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     port = free_port()
     web = _start(
         [
@@ -98,6 +126,10 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if time.monotonic() > deadline or web.poll() is not None:
                     raise RuntimeError((home / "webserver.log").read_text()[-3000:]) from None
                 time.sleep(0.5)
+        while not _repositories(url):  # the code location loads after the server answers
+            if time.monotonic() > deadline:
+                raise RuntimeError((home / "webserver.log").read_text()[-3000:])
+            time.sleep(1)
         yield url
     finally:
         _stop(web)
@@ -133,13 +165,7 @@ def test_schedules_sensor_and_checks_are_loaded(webserver: str) -> None:
     query = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
         schedules { name cronSchedule executionTimezone } sensors { name }
         assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } } } } }"""
-    request = urllib.request.Request(
-        f"{webserver}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        repo = json.load(response)["data"]["repositoriesOrError"]["nodes"][0]
+    repo = _graphql(webserver, query)["repositoriesOrError"]["nodes"][0]
     assert {s["name"] for s in repo["schedules"]} == set(SCHEDULES)
     assert all(s["executionTimezone"] == "UTC" for s in repo["schedules"])
     assert [s["name"] for s in repo["sensors"]] == ["late_usage_sensor"]
