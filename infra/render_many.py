@@ -2,7 +2,7 @@
 
 Rendering is CPU-bound inside the Pulumi SDK (about 2 ms per resource registration, most of
 it in the SDK's serialization and event loop), so more tenants per second only come from more
-cores: each worker renders a contiguous chunk of tenants, one after another.
+cores: workers take small chunks of tenants in turn and render each chunk one tenant at a time.
 """
 
 from __future__ import annotations
