@@ -15,7 +15,6 @@ from prometheus_client import CollectorRegistry, Counter
 
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 RESOURCE_USAGE = "tenant_resource_usage"
-RESOURCES = ("users", "agents", "storage_gb", "api_calls_per_month")
 
 
 def status_class(status: int) -> str:

@@ -10,8 +10,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ from tenancy.db.session import Database
 from tenancy.devstack.ports import free_port
 from tenancy.devstack.postgres import PostgresServer
 from tenancy.devstack.redis import RedisServer
+from tests.support import wait_for_http
 
 ROLE_PASSWORDS = {role: f"{role}-test-secret" for role in (OWNER_ROLE, *RUNTIME_ROLES)}
 TEMPLATE_DB = "tenancy_template"
@@ -126,15 +125,7 @@ def moto_endpoint() -> Iterator[str]:
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("moto_server did not start") from None
-            time.sleep(0.1)
+    wait_for_http(f"{url}/moto-api/", proc, 30, lambda: "moto_server did not start")
     yield url
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=10)

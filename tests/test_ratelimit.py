@@ -6,6 +6,7 @@ exact rather than at the mercy of client scheduling.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -98,10 +99,13 @@ def test_burst_across_a_window_boundary_stays_bounded(redis_client: redis.Redis)
 
 def test_decision_reports_remaining_and_retry_after(redis_client: redis.Redis) -> None:
     limiter = RateLimiter(redis_client)
-    decisions = [limiter.check(TENANT, "/v1/x", RatePolicy(60, 3)) for _ in range(4)]
+    # One per minute, three at once: the fourth waits for the first one's slot to come back.
+    decisions = [limiter.check(TENANT, "/v1/x", RatePolicy(1, 3)) for _ in range(4)]
     assert [d.allowed for d in decisions] == [True, True, True, False]
     assert [d.remaining for d in decisions[:3]] == [2, 1, 0]
-    assert 900 <= decisions[3].retry_after_ms <= 1000 and decisions[3].retry_after_seconds == 1
+    elapsed = decisions[3].decided_at_ms - decisions[0].decided_at_ms  # type: ignore[operator]
+    assert decisions[3].retry_after_ms == 60_000 - elapsed
+    assert decisions[3].retry_after_seconds == math.ceil((60_000 - elapsed) / 1000)
 
 
 def test_tenants_and_endpoints_have_separate_budgets(redis_client: redis.Redis) -> None:

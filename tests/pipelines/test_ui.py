@@ -19,6 +19,7 @@ import pytest
 
 from tenancy.devstack.ports import free_port
 from tests.pipelines.cdp import Browser
+from tests.support import wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -118,14 +119,9 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/server_info", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or web.poll() is not None:
-                    raise RuntimeError((home / "webserver.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
+        wait_for_http(
+            f"{url}/server_info", web, 120, lambda: (home / "webserver.log").read_text()[-3000:]
+        )
         while not _repositories(url):  # the code location loads after the server answers
             if time.monotonic() > deadline:
                 raise RuntimeError((home / "webserver.log").read_text()[-3000:])
