@@ -1,11 +1,17 @@
-"""Turn stream entries into rows: valid events for the warehouse, the rest for quarantine."""
+"""Turn stream entries into rows: valid events for the warehouse, the rest for quarantine.
+
+Nothing here raises on the content of an entry: every entry ends up either as an event row or
+as a quarantine row with a reason code, a readable reason and its fields exactly as received.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
@@ -13,32 +19,113 @@ from pipelines.lib.warehouse import EVENT_COLUMNS
 from tenancy.usage.events import InvalidEventError, parse_fields
 from tenancy.usage.stream import StreamEntry
 
+#: Quarantine reason codes (the `code` column of `usage_quarantine`).
+INVALID_ENCODING = "invalid_encoding"
+OUT_OF_WINDOW = "out_of_window"
+UNKNOWN_TENANT = "unknown_tenant"
+CONFLICTING_DUPLICATE = "conflicting_duplicate"
+DELIVERY_LIMIT = "delivery_limit"
+
+
+@dataclass(frozen=True)
+class IngestWindow:
+    """Event times the warehouse accepts: `[earliest, latest)`, UTC.
+
+    `earliest` is the lateness bound (and never before the first partition), `latest` allows
+    for clock skew on the recorder's side. Events outside have no partition that would count
+    them (or would rewrite a closed period), so they are quarantined as `out_of_window`.
+    """
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def around(
+        cls, now: datetime, max_lateness: timedelta, max_skew: timedelta, floor: datetime
+    ) -> IngestWindow:
+        return cls(max(now - max_lateness, floor), now + max_skew)
+
+    def __contains__(self, when: datetime) -> bool:
+        return self.earliest <= when < self.latest
+
+
+@dataclass(frozen=True)
+class QuarantineRow:
+    entry_id: str
+    fields: str  # JSON object of the fields as text (undecodable bytes shown as \\x escapes)
+    raw_base64: str | None  # JSON object of base64 name -> base64 value, when not UTF-8
+    code: str
+    reason: str
+
 
 @dataclass(frozen=True)
 class SplitBatch:
     events: pa.Table
-    quarantine: list[tuple[str, str, str]]  # (entry id, fields as JSON, reason)
+    quarantine: list[QuarantineRow]
     unknown_tenants: int  # how many of the quarantined name a tenant the registry lacks
 
 
-def split_entries(entries: Iterable[StreamEntry], known_tenants: set[uuid.UUID]) -> SplitBatch:
-    """Validate each entry against the event schema and the registry; nothing is dropped."""
+def quarantine_row(entry: StreamEntry, code: str, reason: str) -> QuarantineRow:
+    """A quarantine row that keeps the entry's bytes: as text when they are UTF-8, and
+    additionally base64-encoded when they are not."""
+    try:
+        text = entry.fields
+        raw = None
+    except UnicodeDecodeError:
+        text = {
+            k.decode(errors="backslashreplace"): v.decode(errors="backslashreplace")
+            for k, v in entry.raw.items()
+        }
+        raw = json.dumps(
+            {
+                base64.b64encode(k).decode(): base64.b64encode(v).decode()
+                for k, v in entry.raw.items()
+            },
+            sort_keys=True,
+        )
+    return QuarantineRow(entry.entry_id, json.dumps(text, sort_keys=True), raw, code, reason)
+
+
+def split_entries(
+    entries: Iterable[StreamEntry], known_tenants: set[uuid.UUID], window: IngestWindow
+) -> SplitBatch:
+    """Validate each entry (encoding, schema, bounds, event time, tenant); nothing is dropped."""
     columns: dict[str, list[object]] = {name: [] for name in EVENT_COLUMNS.names}
     quarantine = []
     unknown = 0
     for entry in entries:
         try:
-            event = parse_fields(entry.fields)
+            fields = entry.fields
+        except UnicodeDecodeError as exc:
+            quarantine.append(
+                quarantine_row(
+                    entry,
+                    INVALID_ENCODING,
+                    f"fields are not valid UTF-8 ({exc.reason} at byte {exc.start})",
+                )
+            )
+            continue
+        try:
+            event = parse_fields(fields)
         except InvalidEventError as exc:
-            quarantine.append((entry.entry_id, json.dumps(entry.fields, sort_keys=True), str(exc)))
+            quarantine.append(quarantine_row(entry, exc.code, str(exc)))
+            continue
+        if event.occurred_at not in window:
+            quarantine.append(
+                quarantine_row(
+                    entry,
+                    OUT_OF_WINDOW,
+                    f"ts is {fields['ts']!r}; expected a time in the accepted window "
+                    f"[{window.earliest:%Y-%m-%dT%H:%M:%SZ}, {window.latest:%Y-%m-%dT%H:%M:%SZ}) "
+                    "(out_of_window)",
+                )
+            )
             continue
         if event.tenant_id not in known_tenants:
             unknown += 1
             quarantine.append(
-                (
-                    entry.entry_id,
-                    json.dumps(entry.fields, sort_keys=True),
-                    f"tenant {event.tenant_id} is not in the registry",
+                quarantine_row(
+                    entry, UNKNOWN_TENANT, f"tenant {event.tenant_id} is not in the registry"
                 )
             )
             continue
@@ -46,7 +133,7 @@ def split_entries(entries: Iterable[StreamEntry], known_tenants: set[uuid.UUID])
         columns["tenant_id"].append(str(event.tenant_id))
         columns["metric"].append(event.metric.value)
         columns["quantity"].append(event.quantity)
-        columns["occurred_at"].append(event.occurred_at.replace(tzinfo=None))
+        columns["occurred_at"].append(event.occurred_at.astimezone(UTC).replace(tzinfo=None))
         columns["endpoint"].append(event.endpoint)
         columns["method"].append(event.method)
         columns["status"].append(event.status)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from pipelines.lib.ingest import QuarantineRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage_events (
@@ -35,7 +39,28 @@ CREATE TABLE IF NOT EXISTS usage_quarantine (
     fields VARCHAR NOT NULL,
     reason VARCHAR NOT NULL,
     batch_id BIGINT NOT NULL,
-    quarantined_at TIMESTAMP NOT NULL
+    quarantined_at TIMESTAMP NOT NULL,
+    code VARCHAR,
+    raw_base64 VARCHAR
+);
+ALTER TABLE usage_quarantine ADD COLUMN IF NOT EXISTS code VARCHAR;
+ALTER TABLE usage_quarantine ADD COLUMN IF NOT EXISTS raw_base64 VARCHAR;
+-- One claim per (tenant, event id), taken in the transaction that stores the event: the key
+-- that makes an event count once whatever its timestamp. `digest` tells an identical retry
+-- (skipped) from a conflicting copy (quarantined).
+CREATE TABLE IF NOT EXISTS usage_event_claims (
+    tenant_id UUID NOT NULL,
+    event_id UUID NOT NULL,
+    digest UBIGINT NOT NULL,
+    entry_id VARCHAR NOT NULL,
+    PRIMARY KEY (tenant_id, event_id)
+);
+-- Entries that failed on their own after a batch was split to find them; the newest error is
+-- the reason they are quarantined with once they pass the delivery limit.
+CREATE TABLE IF NOT EXISTS ingest_errors (
+    entry_id VARCHAR NOT NULL,
+    error VARCHAR NOT NULL,
+    failed_at TIMESTAMP NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ingest_batches (
     batch_id BIGINT NOT NULL,
@@ -127,6 +152,14 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
     conn.execute("COMMIT")
 
 
+def _has_table(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    rows = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+        [name],
+    ).fetchall()
+    return bool(rows[0][0])
+
+
 def connect(
     path: str, memory_limit: str = "4GB", threads: int | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -145,7 +178,14 @@ def configure(
     conn.execute(f"SET memory_limit = '{_size(memory_limit)}'")
     if threads:
         conn.execute(f"SET threads = {int(threads)}")
+    claims_existed = _has_table(conn, "usage_event_claims")
     conn.execute(SCHEMA)
+    if not claims_existed:  # a warehouse from before claims: its events hold the claims
+        conn.execute(f"""
+            INSERT INTO usage_event_claims
+            SELECT tenant_id, event_id, {_DIGEST}, entry_id FROM usage_events
+            ON CONFLICT DO NOTHING
+        """)
 
 
 def _size(text: str) -> str:
@@ -171,61 +211,111 @@ def next_batch_id(conn: duckdb.DuckDBPyConnection) -> int:
     return int(row[0])
 
 
-def insert_events(
-    conn: duckdb.DuckDBPyConnection, events: pa.Table, batch_id: int
-) -> tuple[int, int]:
-    """Insert events not seen before (by event id, also within the batch); (inserted, duplicates).
+#: What makes two copies of an event identical: every field but the stream entry they came
+#: in. `|` cannot occur inside any of them (metric and method are closed sets, the route
+#: template's characters are [\\w{}./-], the rest are numbers, a fixed-format time and a UUID),
+#: so the joined text is unambiguous. MD5 is a stable function of its input across DuckDB
+#: versions (unlike `hash()`); it is a fingerprint here, not a security boundary.
+_DIGEST = """md5_number_lower(concat_ws('|', metric, quantity,
+    strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%f'), coalesce(endpoint, ''),
+    coalesce(method, ''), coalesce(CAST(status AS VARCHAR), ''),
+    coalesce(CAST(agent_id AS VARCHAR), '')))"""
 
-    The anti-join only scans the days the batch touches, so it stays cheap on a large table.
-    """
+
+@dataclass(frozen=True)
+class InsertResult:
+    inserted: int
+    duplicates: int  # identical copies of events already counted: skipped
+    conflicts: list[tuple[str, str]]  # (entry id, entry id of the copy that was counted)
+
+
+def insert_events(conn: duckdb.DuckDBPyConnection, events: pa.Table, batch_id: int) -> InsertResult:
+    """Insert the events whose (tenant, event id) is not claimed yet, claiming it in the same
+    transaction (the caller holds it). A copy of a claimed event is a duplicate: identical
+    copies are skipped, copies with other content are returned as conflicts to quarantine.
+
+    The claim is the primary key of `usage_event_claims`, so the check costs an index probe
+    per event, whatever the event's day and however large the warehouse."""
     conn.register("incoming", events)
     try:
         conn.execute("""
-            CREATE OR REPLACE TEMP TABLE incoming_new AS
-            SELECT * FROM (
-                SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY entry_id) AS n FROM incoming
-            ) WHERE n = 1
-              AND CAST(event_id AS UUID) NOT IN (
-                SELECT event_id FROM usage_events
-                WHERE day IN (SELECT DISTINCT CAST(occurred_at AS DATE) FROM incoming)
-              )
+            CREATE OR REPLACE TEMP TABLE incoming_typed AS
+            SELECT CAST(event_id AS UUID) AS event_id, CAST(tenant_id AS UUID) AS tenant_id,
+                   metric, quantity, occurred_at, endpoint, method, status,
+                   CAST(agent_id AS UUID) AS agent_id, entry_id
+            FROM incoming
         """)
-        row = conn.execute("SELECT count(*) FROM incoming_new").fetchall()[0]
-        inserted = int(row[0]) if row else 0
+        conn.execute(f"""
+            CREATE OR REPLACE TEMP TABLE incoming_keyed AS
+            SELECT *, {_DIGEST} AS digest,
+                   row_number() OVER (
+                       PARTITION BY tenant_id, event_id
+                       ORDER BY CAST(split_part(entry_id, '-', 1) AS UBIGINT),
+                                CAST(split_part(entry_id, '-', 2) AS UBIGINT)
+                   ) AS copy
+            FROM incoming_typed
+        """)
+        rows = conn.execute("""
+            INSERT INTO usage_event_claims
+            SELECT tenant_id, event_id, digest, entry_id FROM incoming_keyed WHERE copy = 1
+            ON CONFLICT DO NOTHING
+            RETURNING entry_id
+        """).fetchall()
+        claimed = pa.table({"entry_id": pa.array([r[0] for r in rows], pa.string())})
+        conn.register("claimed", claimed)
         conn.execute(
             """
             INSERT INTO usage_events
-            SELECT CAST(event_id AS UUID), CAST(tenant_id AS UUID), metric, quantity, occurred_at,
-                   CAST(occurred_at AS DATE), endpoint, method, status, CAST(agent_id AS UUID), entry_id, ?
-            FROM incoming_new
-        """,
+            SELECT event_id, tenant_id, metric, quantity, occurred_at,
+                   CAST(occurred_at AS DATE), endpoint, method, status, agent_id, entry_id, ?
+            FROM incoming_keyed WHERE entry_id IN (SELECT entry_id FROM claimed)
+            """,
             [batch_id],
         )
-        conn.execute("DROP TABLE incoming_new")
+        conflicts: list[tuple[str, str]] = []
+        if claimed.num_rows < len(events):
+            conflicts = [
+                (str(a), str(b))
+                for a, b in conn.execute("""
+                    SELECT i.entry_id, c.entry_id
+                    FROM incoming_keyed i JOIN usage_event_claims c USING (tenant_id, event_id)
+                    WHERE i.entry_id NOT IN (SELECT entry_id FROM claimed)
+                      AND i.digest <> c.digest
+                    ORDER BY i.entry_id
+                """).fetchall()
+            ]
+        conn.execute("DROP TABLE incoming_keyed")
+        conn.execute("DROP TABLE incoming_typed")
     finally:
         conn.unregister("incoming")
-    return inserted, len(events) - inserted
+        conn.unregister("claimed")
+    inserted = claimed.num_rows
+    return InsertResult(inserted, len(events) - inserted - len(conflicts), conflicts)
 
 
 def insert_quarantine(
-    conn: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str]], batch_id: int
+    conn: duckdb.DuckDBPyConnection, rows: list[QuarantineRow], batch_id: int
 ) -> int:
-    """Keep malformed entries with their reason (once per stream entry); returns how many were new."""
+    """Keep rejected entries with their reason (once per stream entry); returns how many were new."""
     if not rows:
         return 0
     table = pa.table(
         {
-            "entry_id": [r[0] for r in rows],
-            "fields": [r[1] for r in rows],
-            "reason": [r[2] for r in rows],
+            "entry_id": [r.entry_id for r in rows],
+            "fields": [r.fields for r in rows],
+            "raw_base64": pa.array([r.raw_base64 for r in rows], pa.string()),
+            "code": [r.code for r in rows],
+            "reason": [r.reason for r in rows],
         }
     )
     conn.register("bad", table)
     try:
         row = conn.execute(
             """
-            INSERT INTO usage_quarantine
-            SELECT entry_id, fields, reason, ?, now()::TIMESTAMP FROM bad
+            INSERT INTO usage_quarantine BY NAME
+            SELECT entry_id, fields, reason, ? AS batch_id, now()::TIMESTAMP AS quarantined_at,
+                   code, raw_base64
+            FROM (SELECT DISTINCT ON (entry_id) * FROM bad)
             WHERE entry_id NOT IN (SELECT entry_id FROM usage_quarantine)
             RETURNING 1
         """,
@@ -234,6 +324,27 @@ def insert_quarantine(
     finally:
         conn.unregister("bad")
     return len(row)
+
+
+def record_error(conn: duckdb.DuckDBPyConnection, entry_id: str, error: str) -> None:
+    """Remember why an entry failed on its own (in a transaction of its own)."""
+    conn.execute(
+        "INSERT INTO ingest_errors VALUES (?, ?, now()::TIMESTAMP)", [entry_id, error[:2000]]
+    )
+
+
+def last_errors(conn: duckdb.DuckDBPyConnection, entry_ids: list[str]) -> dict[str, str]:
+    """The newest recorded error of each of these entries that has one."""
+    if not entry_ids:
+        return {}
+    rows = conn.execute(
+        """
+        SELECT entry_id, arg_max(error, failed_at) FROM ingest_errors
+        WHERE entry_id IN (SELECT unnest(?)) GROUP BY entry_id
+        """,
+        [entry_ids],
+    ).fetchall()
+    return {str(a): str(b) for a, b in rows}
 
 
 def days_touched(conn: duckdb.DuckDBPyConnection, after_batch: int) -> tuple[list[date], int]:

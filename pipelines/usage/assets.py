@@ -7,11 +7,18 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import duckdb
 import pyarrow as pa
+from pydantic import Field
 
 from pipelines.lib import warehouse
-from pipelines.lib.ingest import split_entries
+from pipelines.lib.drain import Drain
+from pipelines.lib.ingest import IngestWindow
 from pipelines.lib.periods import days, utc_midnight
-from pipelines.partitions import WAREHOUSE_POOL, daily_partitions, monthly_partitions
+from pipelines.partitions import (
+    PARTITIONS_START,
+    WAREHOUSE_POOL,
+    daily_partitions,
+    monthly_partitions,
+)
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
 from pipelines.usage import checks
 from pipelines.usage.resources import StorageMeasurer
@@ -19,67 +26,89 @@ from tenancy.registry import list_tenants, resource_counts
 from tenancy.usage.stream import UsageConsumer
 
 CONSUMER = "dagster-usage-events"
-READ_BATCH = 5_000
-#: Entries another consumer was handed but has not acknowledged for this long are taken over.
-ABANDONED_AFTER_MS = 5 * 60 * 1000
+READ_BATCH = 20_000
 #: A run stops after this many entries, so a busy stream cannot keep it running forever; the
 #: next hourly run carries on where it stopped.
 MAX_PER_RUN = 2_000_000
 
 
+class UsageIngestConfig(dg.Config):
+    """How `usage_events` judges entries; the defaults suit production (launchpad-editable)."""
+
+    max_lateness_days: int = Field(
+        default=35,
+        ge=1,
+        description="Events older than this (by their own time) are quarantined as "
+        "out_of_window; 35 days, as Stripe's meter events allow.",
+    )
+    max_future_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="Clock skew allowed for events stamped ahead of the ingesting machine.",
+    )
+    max_deliveries: int = Field(
+        default=10,
+        ge=2,
+        description="An entry delivered this many times without being stored is quarantined "
+        "with its last error (as delivery_limit).",
+    )
+
+    def window(self, now: datetime) -> IngestWindow:
+        return IngestWindow.around(
+            now,
+            timedelta(days=self.max_lateness_days),
+            timedelta(seconds=self.max_future_seconds),
+            floor=datetime.fromisoformat(PARTITIONS_START).replace(tzinfo=UTC),
+        )
+
+
 @dg.asset(
-    group_name="usage", pool=WAREHOUSE_POOL, check_specs=[checks.usage_events_quarantine_rate]
+    group_name="usage",
+    pool=WAREHOUSE_POOL,
+    check_specs=[checks.usage_events_quarantine_rate, checks.usage_events_no_stuck_entries],
 )
 def usage_events(
     context: dg.AssetExecutionContext,
+    config: UsageIngestConfig,
     warehouse_db: UsageWarehouse,
     redis: RedisResource,
     registry: RegistryResource,
 ) -> dg.MaterializeResult:
-    """Every usage event recorded on the request path, once: drained from the Redis stream by a
-    consumer group, validated, deduplicated by event id, with malformed or unknown-tenant
-    entries quarantined with their reason. Entries are acknowledged only after DuckDB commits."""
+    """Every usage event recorded on the request path, counted once per (tenant, event id):
+    drained from the Redis stream by a consumer group and validated; malformed, out-of-window,
+    unknown-tenant and conflicting entries are quarantined with their reason and raw bytes.
+    Entries are acknowledged only after DuckDB commits; acknowledged entries are then trimmed."""
 
     def registered() -> set[uuid.UUID]:
         with registry.database() as db:
             return {t.id for t in list_tenants(db)}
 
-    known = registered()
-    client = redis.client()
-    consumer = UsageConsumer(client, CONSUMER)
-    consumer.ensure_group()
-    totals = {"read": 0, "inserted": 0, "duplicates": 0, "quarantined": 0}
+    consumer = UsageConsumer(redis.client(), CONSUMER)
     with warehouse_db.connection() as conn:
-        pending = consumer.claim_abandoned(ABANDONED_AFTER_MS)
-        while totals["read"] < MAX_PER_RUN and (
-            entries := pending or consumer.read(count=READ_BATCH)
-        ):
-            pending = []
-            batch = split_entries(entries, known)
-            if batch.unknown_tenants:
-                known = registered()  # a tenant created since this run started is not unknown
-                batch = split_entries(entries, known)
-            with warehouse.transaction(conn):
-                batch_id = warehouse.next_batch_id(conn)
-                inserted, duplicates = warehouse.insert_events(conn, batch.events, batch_id)
-                quarantined = warehouse.insert_quarantine(conn, batch.quarantine, batch_id)
-                conn.execute(
-                    "INSERT INTO ingest_batches VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?)",
-                    [batch_id, len(entries), inserted, duplicates, len(batch.quarantine)],
-                )
-            # Only now: a crash before this line leaves them pending, to be read again.
-            consumer.ack([e.entry_id for e in entries])
-            totals["read"] += len(entries)
-            totals["inserted"] += inserted
-            totals["duplicates"] += duplicates
-            totals["quarantined"] += len(batch.quarantine)
-            context.log.info(
-                f"batch {batch_id}: {len(entries)} read, {inserted} new, "
-                f"{duplicates} duplicates, {quarantined} newly quarantined"
-            )
+        stats = Drain(
+            conn,
+            consumer,
+            registered,
+            config.window(datetime.now(UTC)),
+            log=context.log.info,
+            read_batch=READ_BATCH,
+            max_entries=MAX_PER_RUN,
+            max_deliveries=config.max_deliveries,
+        ).run()
     return dg.MaterializeResult(
-        metadata=dict(totals),
-        check_results=[checks.quarantine_rate(totals["read"], totals["quarantined"])],
+        metadata={
+            "read": stats.read,
+            "inserted": stats.inserted,
+            "duplicates": stats.duplicates,
+            "quarantined": stats.quarantined,
+            "conflicting_duplicates": stats.conflicts,
+            "delivery_limit_quarantined": stats.over_delivered,
+            "trimmed": stats.trimmed,
+        },
+        check_results=[
+            checks.quarantine_rate(stats.read, stats.quarantined),
+            checks.no_stuck_entries(stats.failed, stats.over_delivered),
+        ],
     )
 
 

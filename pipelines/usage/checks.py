@@ -15,6 +15,12 @@ usage_events_quarantine_rate = dg.AssetCheckSpec(
     asset="usage_events",
     description=f"Fewer than {MAX_QUARANTINE_RATE:.0%} of the entries drained in a run are quarantined.",
 )
+usage_events_no_stuck_entries = dg.AssetCheckSpec(
+    "usage_events_no_stuck_entries",
+    asset="usage_events",
+    description="No entry failed to be stored on its own in this run, and none had to be "
+    "quarantined for passing the delivery limit (each is named in the metadata).",
+)
 daily_tenant_usage_totals_reconcile = dg.AssetCheckSpec(
     "daily_tenant_usage_totals_reconcile",
     asset="daily_tenant_usage",
@@ -43,6 +49,19 @@ def quarantine_rate(read: int, quarantined: int) -> dg.AssetCheckResult:
         check_name=usage_events_quarantine_rate.name,
         passed=rate < MAX_QUARANTINE_RATE,
         metadata={"read": read, "quarantined": quarantined, "rate": rate},
+    )
+
+
+def no_stuck_entries(failed: list[str], over_delivered: int) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=usage_events_no_stuck_entries.name,
+        passed=not failed and over_delivered == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "failed_entries": ", ".join(failed[:50]) or "none",
+            "failed_count": len(failed),
+            "quarantined_at_delivery_limit": over_delivered,
+        },
     )
 
 

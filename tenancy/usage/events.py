@@ -17,6 +17,14 @@ Version 1, as Redis stream fields (all strings):
 
 Storage is recorded as two non-negative metrics rather than a signed delta, so every
 quantity is >= 1 and a negative number is always an error.
+
+Bounds, so that no single entry can overflow a sum or bloat the warehouse: `qty` is ASCII
+digits only, at most `MAX_COUNT` (1,000,000) for counted metrics and `MAX_BYTES` (2**40,
+1 TiB) for storage metrics. At 2**40 per event a tenant would need more than 8 million
+events of a metric in one month to pass the int64 range of a monthly sum. An entry has at
+most `MAX_FIELDS` fields, names of at most `MAX_NAME_BYTES` and values of at most
+`MAX_VALUE_BYTES`; unknown fields within those bounds are ignored (a newer recorder may add
+some), anything larger is quarantined as `oversized`.
 """
 
 from __future__ import annotations
@@ -32,8 +40,18 @@ from tenancy.validation import parse_tenant_id, parse_uuid
 
 SCHEMA_VERSION = 1
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z", re.ASCII)
+_DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)
 _ENDPOINT = re.compile(r"/[\w{}./-]{0,200}")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+#: Largest quantity of one event of a counted metric (API calls, agent executions).
+MAX_COUNT = 1_000_000
+#: Largest quantity of one storage event, in bytes (1 TiB).
+MAX_BYTES = 2**40
+MAX_FIELDS = 32
+MAX_NAME_BYTES = 64
+MAX_VALUE_BYTES = 1024
 
 
 class Metric(StrEnum):
@@ -44,7 +62,21 @@ class Metric(StrEnum):
 
 
 class InvalidEventError(InvalidInputError):
-    """An event that does not match the schema; the pipeline quarantines it with this reason."""
+    """An event that does not match the schema; the pipeline quarantines it with this reason.
+
+    `code` classifies it for the quarantine: `invalid_field`, `unsupported_version`, `oversized`.
+    """
+
+    def __init__(self, field: str, value: object, expected: str, code: str = "invalid_field"):
+        super().__init__(field, value, expected)
+        self.code = code
+
+
+def max_quantity(metric: Metric) -> int:
+    """The largest quantity one event of `metric` may carry (see the module docstring)."""
+    if metric in (Metric.STORAGE_BYTES_ADDED, Metric.STORAGE_BYTES_REMOVED):
+        return MAX_BYTES
+    return MAX_COUNT
 
 
 @dataclass(frozen=True)
@@ -93,9 +125,11 @@ def validate(event: UsageEvent) -> None:
     if (
         isinstance(event.quantity, bool)
         or not isinstance(event.quantity, int)
-        or event.quantity < 1
+        or not 1 <= event.quantity <= max_quantity(event.metric)
     ):
-        raise bad("quantity", event.quantity, "an integer >= 1")
+        raise bad(
+            "quantity", event.quantity, f"an integer >= 1 and <= {max_quantity(event.metric)}"
+        )
     if not isinstance(event.occurred_at, datetime) or event.occurred_at.utcoffset() is None:
         raise bad("occurred_at", event.occurred_at, "a timezone-aware datetime (UTC)")
     if event.metric is Metric.API_CALL:
@@ -153,12 +187,42 @@ def storage_delta(
     )
 
 
+def check_sizes(fields: dict[str, str]) -> None:
+    """Refuse entries too large to be events, before any field is looked at."""
+    if len(fields) > MAX_FIELDS:
+        raise InvalidEventError(
+            "fields", f"{len(fields)} fields", f"at most {MAX_FIELDS} fields", "oversized"
+        )
+    for name, value in fields.items():
+        if len(name) > MAX_NAME_BYTES or len(name.encode()) > MAX_NAME_BYTES:
+            raise InvalidEventError(
+                "field name",
+                f"{name[:40]}... ({len(name.encode())} bytes)",
+                f"at most {MAX_NAME_BYTES} bytes",
+                "oversized",
+            )
+        if len(value) > MAX_VALUE_BYTES or len(value.encode()) > MAX_VALUE_BYTES:
+            raise InvalidEventError(
+                name,
+                f"{len(value.encode())} bytes",
+                f"at most {MAX_VALUE_BYTES} bytes",
+                "oversized",
+            )
+
+
 def parse_fields(fields: dict[str, str]) -> UsageEvent:
-    """An event back from stream fields; raises InvalidEventError naming the first bad field."""
+    """An event back from stream fields; raises InvalidEventError naming the first bad field.
+
+    Never raises anything else, whatever the fields hold: numbers are ASCII digits of bounded
+    length before `int()` sees them, and every size is bounded first.
+    """
+    check_sizes(fields)
     try:
         version = fields.get("v")
         if version != str(SCHEMA_VERSION):
-            raise InvalidEventError("v", version, f"schema version {SCHEMA_VERSION}")
+            raise InvalidEventError(
+                "v", version, f"schema version {SCHEMA_VERSION}", "unsupported_version"
+            )
         for name in ("id", "tenant", "metric", "qty", "ts"):
             if name not in fields:
                 raise InvalidEventError(name, None, "a value (the field is missing)")
@@ -168,22 +232,19 @@ def parse_fields(fields: dict[str, str]) -> UsageEvent:
             raise InvalidEventError(
                 "metric", fields["metric"], f"one of: {', '.join(m.value for m in Metric)}"
             ) from None
-        try:
-            occurred = datetime.strptime(fields["ts"], _TS_FORMAT).replace(tzinfo=UTC)
-        except ValueError:
-            raise InvalidEventError(
-                "ts", fields["ts"], "UTC ISO 8601 such as 2026-02-29T23:59:59.999000Z"
-            ) from None
+        occurred = _parse_ts(fields["ts"])
         qty_text = fields["qty"]
-        if not qty_text.isdigit():
-            raise InvalidEventError("qty", qty_text, "an integer >= 1")
+        if not _DIGITS.fullmatch(qty_text) or not 1 <= int(qty_text) <= max_quantity(metric):
+            raise InvalidEventError(
+                "qty", qty_text, f"an integer >= 1 and <= {max_quantity(metric)} in ASCII digits"
+            )
         status = fields.get("status")
-        if status is not None and not status.isdigit():
+        if status is not None and not (len(status) == 3 and _DIGITS.fullmatch(status)):
             raise InvalidEventError("status", status, "an HTTP status code 100-599")
         return UsageEvent(
             tenant_id=parse_uuid(fields["tenant"], "tenant"),
             metric=metric,
-            quantity=int(qty_text),
+            quantity=int(qty_text),  # ASCII digits, range checked above
             occurred_at=occurred,
             event_id=parse_uuid(fields["id"], "id"),
             endpoint=fields.get("endpoint"),
@@ -194,4 +255,19 @@ def parse_fields(fields: dict[str, str]) -> UsageEvent:
     except InvalidEventError:
         raise
     except InvalidInputError as exc:
-        raise InvalidEventError(exc.field, exc.value, exc.expected) from None
+        raise InvalidEventError(
+            _STREAM_FIELD.get(exc.field, exc.field), exc.value, exc.expected
+        ) from None
+
+
+#: The event attribute a validation error names -> the stream field it came from.
+_STREAM_FIELD = {"quantity": "qty", "occurred_at": "ts", "agent_id": "agent"}
+
+
+def _parse_ts(text: str) -> datetime:
+    if _TS.fullmatch(text):
+        try:
+            return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            pass  # shaped right, but not a date (month 13, February 30)
+    raise InvalidEventError("ts", text, "UTC ISO 8601 such as 2026-02-29T23:59:59.999000Z")

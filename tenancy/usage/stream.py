@@ -20,12 +20,24 @@ PIPELINE_GROUP = "usage-pipeline"
 
 @dataclass(frozen=True)
 class StreamEntry:
+    """One stream entry exactly as Redis holds it: the fields stay bytes until a reader decodes
+    them, so an entry that is not valid UTF-8 can still be quarantined with its raw bytes."""
+
     entry_id: str
-    fields: dict[str, str]
+    raw: dict[bytes, bytes]
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The fields as text; raises `UnicodeDecodeError` for bytes that are not UTF-8."""
+        return {k.decode(): v.decode() for k, v in self.raw.items()}
 
 
 def _decode(raw: object) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _as_bytes(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def _entries(raw: list[tuple[object, dict[object, object] | None]]) -> list[StreamEntry]:
@@ -34,13 +46,17 @@ def _entries(raw: list[tuple[object, dict[object, object] | None]]) -> list[Stre
         if fields is None:  # deleted while pending; nothing left to process
             continue
         out.append(
-            StreamEntry(_decode(entry_id), {_decode(k): _decode(v) for k, v in fields.items()})
+            StreamEntry(_decode(entry_id), {_as_bytes(k): _as_bytes(v) for k, v in fields.items()})
         )
     return out
 
 
 class UsageConsumer:
-    """One consumer of a group: its own pending entries first, then new ones."""
+    """One consumer of a group: its own pending entries first, then new ones.
+
+    The client must not decode responses: a client with `decode_responses=True` would raise
+    on the first entry that is not UTF-8, inside redis-py, before the entry can be quarantined.
+    """
 
     def __init__(
         self,
@@ -49,11 +65,16 @@ class UsageConsumer:
         group: str = PIPELINE_GROUP,
         stream: str = STREAM_KEY,
     ) -> None:
+        if client.get_encoder().decode_responses:
+            raise ValueError(
+                "UsageConsumer needs a Redis client with decode_responses=False; "
+                "entries are decoded (and quarantined when they are not UTF-8) by the reader"
+            )
         self.client = client
         self.consumer = consumer
         self.group = group
         self.stream = stream
-        self._pending_done = False
+        self._pending_from: str | None = "0"  # None once this consumer's backlog is read
 
     def ensure_group(self) -> None:
         try:
@@ -64,14 +85,20 @@ class UsageConsumer:
 
     def read(self, count: int = 1000, block_ms: int | None = None) -> list[StreamEntry]:
         """Entries delivered to this consumer before but never acknowledged (e.g. before a
-        crash) come first; once those are drained, new entries."""
+        crash) come first, each once per consumer object, even if it is still not
+        acknowledged after; once those are drained, new entries."""
         raw: Any
-        if not self._pending_done:
-            raw = self.client.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=count)
-            entries = _entries(raw[0][1]) if raw else []
-            if entries:
+        while self._pending_from is not None:
+            raw = self.client.xreadgroup(
+                self.group, self.consumer, {self.stream: self._pending_from}, count=count
+            )
+            history = raw[0][1] if raw else []
+            if not history:
+                self._pending_from = None
+                break
+            self._pending_from = _decode(history[-1][0])
+            if entries := _entries(history):  # else only deleted entries: look further
                 return entries
-            self._pending_done = True
         raw = self.client.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
         )
@@ -86,6 +113,33 @@ class UsageConsumer:
 
     def ack(self, entry_ids: list[str]) -> int:
         return int(self.client.xack(self.stream, self.group, *entry_ids)) if entry_ids else 0
+
+    def over_delivered(self, max_deliveries: int, count: int = 10_000) -> list[PendingEntry]:
+        """Pending entries of the group (any consumer) delivered `max_deliveries` times or more
+        without an acknowledgement: entries that keep failing, whatever the reason."""
+        rows = self.client.xpending_range(self.stream, self.group, min="-", max="+", count=count)
+        return [
+            PendingEntry(
+                _decode(r["message_id"]), _decode(r["consumer"]), int(r["times_delivered"])
+            )
+            for r in rows
+            if int(r["times_delivered"]) >= max_deliveries
+        ]
+
+    def take(self, entry_ids: list[str]) -> list[StreamEntry]:
+        """Claim the given pending entries for this consumer, whoever holds them, and return
+        them (entries deleted from the stream meanwhile are left out)."""
+        if not entry_ids:
+            return []
+        raw: Any = self.client.xclaim(self.stream, self.group, self.consumer, 0, list(entry_ids))
+        return _entries(raw)
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    entry_id: str
+    consumer: str
+    deliveries: int
 
 
 def _successor(entry_id: str) -> str:

@@ -89,7 +89,7 @@ def test_malformed_and_unknown_tenant_entries_are_quarantined_with_reason(
     assert reasons == sorted(
         [
             f"tenant {stranger.tenant_id} is not in the registry",
-            "qty is '-5'; expected an integer >= 1",
+            "qty is '-5'; expected an integer >= 1 and <= 1000000 in ASCII digits",
             "v is None; expected schema version 1",
         ]
     )
