@@ -153,3 +153,38 @@ def _hold_lock(path: str, ready: object, release: object) -> None:
     ready.set()  # type: ignore[attr-defined]
     release.wait(60)  # type: ignore[attr-defined]
     conn.close()
+
+
+def test_late_partitions_never_name_a_day_without_a_partition() -> None:
+    touched = [date(1970, 1, 1), date(2023, 12, 31), date(2024, 1, 1), date(3000, 1, 1)]
+    assert late_partitions(touched, today=date(2026, 11, 26)) == (["2024-01-01"], ["2024-01-01"])
+
+
+def test_sensor_keeps_advancing_past_events_outside_the_partitions(pipeline: Pipeline) -> None:
+    """A warehouse that already holds events on days with no partition (stored before the
+    ingest window existed) must not make a tick fail, nor stop the cursor."""
+    free = pipeline.tenants["free"]
+    pipeline.materialize(["usage_events"])
+    context = dg.build_sensor_context(
+        cursor="0",
+        resources={"warehouse_db": pipeline.resources["warehouse_db"]},
+        repository_def=defs.get_repository_def(),
+    )
+    pipeline.recorder.record(api_call(free, "/v1/a", "GET", 200, datetime(2024, 5, 2, tzinfo=UTC)))
+    pipeline.materialize(["usage_events"])
+    with duckdb.connect(str(pipeline.warehouse_path)) as conn:  # rows from an older version
+        conn.execute(
+            "INSERT INTO usage_events SELECT * REPLACE (DATE '1970-01-01' AS day, "
+            "TIMESTAMP '1970-01-01 00:00:00' AS occurred_at, uuid() AS event_id) FROM usage_events"
+        )
+        conn.execute(
+            "INSERT INTO usage_events SELECT * REPLACE (DATE '3000-01-01' AS day, "
+            "TIMESTAMP '3000-01-01 00:00:00' AS occurred_at, uuid() AS event_id) "
+            "FROM usage_events WHERE day = DATE '2024-05-02'"
+        )
+    result = late_usage_sensor(context)
+    assert isinstance(result, dg.SensorResult) and result.cursor == "1"
+    assert sorted(r.partition_key for r in result.run_requests or []) == [
+        "2024-05-01",
+        "2024-05-02",
+    ]
