@@ -125,7 +125,7 @@ def invalid_entry(draw: st.DrawFn) -> dict[bytes, bytes]:
                     "2026-02-30T00:00:00.000000Z",
                     "yesterday",
                     "2026-01-01T00:00:00Z",
-                    "２０２６-01-01T00:00:00.000000Z",
+                    "\uff12\uff10\uff12\uff16-01-01T00:00:00.000000Z",  # fullwidth digits
                 ]
             )
         )
