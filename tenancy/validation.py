@@ -13,7 +13,9 @@ from email_validator import EmailNotValidError, validate_email
 
 from tenancy.errors import InvalidInputError
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _SLUG = re.compile(r"[a-z0-9]([a-z0-9-]{1,38}[a-z0-9])")
 
@@ -31,7 +33,7 @@ def parse_uuid(value: object, field: str) -> uuid.UUID:
     """
     if isinstance(value, uuid.UUID):
         return value
-    if isinstance(value, str) and _UUID.fullmatch(value):
+    if isinstance(value, str) and UUID_TEXT.fullmatch(value):
         return uuid.UUID(value)
     raise InvalidInputError(field, value, "a UUID such as 3f2b8c1e-0d4a-4b6f-9a51-2c7e8d9f0a1b")
 

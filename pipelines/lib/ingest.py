@@ -11,12 +11,12 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 
 from pipelines.lib.warehouse import EVENT_COLUMNS
-from tenancy.usage.events import InvalidEventError, parse_fields
+from tenancy.usage.events import EventRow, InvalidEventError, check_raw_sizes, parse_row
 from tenancy.usage.stream import StreamEntry
 
 #: Quarantine reason codes (the `code` column of `usage_quarantine`).
@@ -90,7 +90,12 @@ def split_entries(
     entries: Iterable[StreamEntry], known_tenants: set[uuid.UUID], window: IngestWindow
 ) -> SplitBatch:
     """Validate each entry (encoding, schema, bounds, event time, tenant); nothing is dropped."""
-    columns: dict[str, list[object]] = {name: [] for name in EVENT_COLUMNS.names}
+    known = {str(t) for t in known_tenants}
+    earliest, latest = window.earliest, window.latest
+    rows: list[EventRow] = []
+    entry_ids: list[str] = []
+    copies: dict[tuple[str, str], int] = {}
+    copy_numbers: list[int] = []
     quarantine = []
     unknown = 0
     for entry in entries:
@@ -106,22 +111,23 @@ def split_entries(
             )
             continue
         try:
-            event = parse_fields(fields)
+            check_raw_sizes(entry.raw)
+            event = parse_row(fields, sizes_checked=True)
         except InvalidEventError as exc:
             quarantine.append(quarantine_row(entry, exc.code, str(exc)))
             continue
-        if event.occurred_at not in window:
+        if not earliest <= event.occurred_at < latest:
             quarantine.append(
                 quarantine_row(
                     entry,
                     OUT_OF_WINDOW,
                     f"ts is {fields['ts']!r}; expected a time in the accepted window "
-                    f"[{window.earliest:%Y-%m-%dT%H:%M:%SZ}, {window.latest:%Y-%m-%dT%H:%M:%SZ}) "
+                    f"[{earliest:%Y-%m-%dT%H:%M:%SZ}, {latest:%Y-%m-%dT%H:%M:%SZ}) "
                     "(out_of_window)",
                 )
             )
             continue
-        if event.tenant_id not in known_tenants:
+        if event.tenant_id not in known:
             unknown += 1
             quarantine.append(
                 quarantine_row(
@@ -129,14 +135,25 @@ def split_entries(
                 )
             )
             continue
-        columns["event_id"].append(str(event.event_id))
-        columns["tenant_id"].append(str(event.tenant_id))
-        columns["metric"].append(event.metric.value)
-        columns["quantity"].append(event.quantity)
-        columns["occurred_at"].append(event.occurred_at.astimezone(UTC).replace(tzinfo=None))
-        columns["endpoint"].append(event.endpoint)
-        columns["method"].append(event.method)
-        columns["status"].append(event.status)
-        columns["agent_id"].append(str(event.agent_id) if event.agent_id else None)
-        columns["entry_id"].append(entry.entry_id)
-    return SplitBatch(pa.table(columns, schema=EVENT_COLUMNS), quarantine, unknown)
+        rows.append(event)
+        entry_ids.append(entry.entry_id)
+        key = (event.tenant_id, event.event_id)
+        copies[key] = copy = copies.get(key, 0) + 1
+        copy_numbers.append(copy)
+    events = pa.table(
+        {
+            "event_id": [r.event_id for r in rows],
+            "tenant_id": [r.tenant_id for r in rows],
+            "metric": [r.metric.value for r in rows],
+            "quantity": [r.quantity for r in rows],
+            "occurred_at": [r.occurred_at.replace(tzinfo=None) for r in rows],
+            "endpoint": [r.endpoint for r in rows],
+            "method": [r.method for r in rows],
+            "status": [r.status for r in rows],
+            "agent_id": [r.agent_id for r in rows],
+            "entry_id": entry_ids,
+            "copy": copy_numbers,
+        },
+        schema=EVENT_COLUMNS,
+    )
+    return SplitBatch(events, quarantine, unknown)

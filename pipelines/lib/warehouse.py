@@ -136,6 +136,9 @@ EVENT_COLUMNS = pa.schema(
         ("status", pa.int32()),
         ("agent_id", pa.string()),
         ("entry_id", pa.string()),
+        # 1 for the first copy of a (tenant, event id) in the batch, in stream order, 2 for the
+        # second, ...; only a first copy can claim the key.
+        ("copy", pa.int32()),
     ]
 )
 
@@ -238,22 +241,14 @@ def insert_events(conn: duckdb.DuckDBPyConnection, events: pa.Table, batch_id: i
     per event, whatever the event's day and however large the warehouse."""
     conn.register("incoming", events)
     try:
-        conn.execute("""
-            CREATE OR REPLACE TEMP TABLE incoming_typed AS
-            SELECT CAST(event_id AS UUID) AS event_id, CAST(tenant_id AS UUID) AS tenant_id,
-                   metric, quantity, occurred_at, endpoint, method, status,
-                   CAST(agent_id AS UUID) AS agent_id, entry_id
-            FROM incoming
-        """)
         conn.execute(f"""
             CREATE OR REPLACE TEMP TABLE incoming_keyed AS
-            SELECT *, {_DIGEST} AS digest,
-                   row_number() OVER (
-                       PARTITION BY tenant_id, event_id
-                       ORDER BY CAST(split_part(entry_id, '-', 1) AS UBIGINT),
-                                CAST(split_part(entry_id, '-', 2) AS UBIGINT)
-                   ) AS copy
-            FROM incoming_typed
+            SELECT *, {_DIGEST} AS digest FROM (
+                SELECT CAST(event_id AS UUID) AS event_id, CAST(tenant_id AS UUID) AS tenant_id,
+                       metric, quantity, occurred_at, endpoint, method, status,
+                       CAST(agent_id AS UUID) AS agent_id, entry_id, copy
+                FROM incoming
+            )
         """)
         rows = conn.execute("""
             INSERT INTO usage_event_claims
@@ -285,7 +280,6 @@ def insert_events(conn: duckdb.DuckDBPyConnection, events: pa.Table, batch_id: i
                 """).fetchall()
             ]
         conn.execute("DROP TABLE incoming_keyed")
-        conn.execute("DROP TABLE incoming_typed")
     finally:
         conn.unregister("incoming")
         conn.unregister("claimed")

@@ -8,7 +8,7 @@ a consumer acknowledges it, whatever crashes in between.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -18,8 +18,7 @@ STREAM_KEY = platform_key("usage", "events")
 PIPELINE_GROUP = "usage-pipeline"
 
 
-@dataclass(frozen=True)
-class StreamEntry:
+class StreamEntry(NamedTuple):
     """One stream entry exactly as Redis holds it: the fields stay bytes until a reader decodes
     them, so an entry that is not valid UTF-8 can still be quarantined with its raw bytes."""
 
@@ -36,19 +35,11 @@ def _decode(raw: object) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
-def _as_bytes(value: object) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode()
-
-
-def _entries(raw: list[tuple[object, dict[object, object] | None]]) -> list[StreamEntry]:
-    out = []
-    for entry_id, fields in raw:
-        if fields is None:  # deleted while pending; nothing left to process
-            continue
-        out.append(
-            StreamEntry(_decode(entry_id), {_as_bytes(k): _as_bytes(v) for k, v in fields.items()})
-        )
-    return out
+def _entries(raw: list[tuple[bytes, dict[bytes, bytes] | None]]) -> list[StreamEntry]:
+    # The client does not decode (see UsageConsumer), so ids and fields arrive as bytes.
+    return [
+        StreamEntry(entry_id.decode(), fields) for entry_id, fields in raw if fields is not None
+    ]  # fields is None for an entry deleted while pending: nothing left to process
 
 
 class UsageConsumer:
