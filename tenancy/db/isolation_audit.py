@@ -45,6 +45,7 @@ def isolation_problems(conn: psycopg.Connection[Any]) -> list[str]:
             (role, role),
         ).fetchall()
         problems.extend(f"role {role} owns {name}; expected to own nothing" for (name,) in owned)
+        problems.extend(_role_settings(conn, role))
     tables = conn.execute(
         "SELECT n.nspname || '.' || c.relname, c.relrowsecurity, c.relforcerowsecurity, "
         "  EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid "
@@ -80,3 +81,19 @@ def isolation_problems(conn: psycopg.Connection[Any]) -> list[str]:
         elif not policy[0]:
             problems.append(f"table {name}: a policy for {APP_ROLE} lacks USING or WITH CHECK")
     return problems
+
+
+def _role_settings(conn: psycopg.Connection[Any], role: str) -> list[str]:
+    """Defaults stored for a runtime role. The role can set these itself (`ALTER ROLE ... SET`),
+    so none are expected: the pools pin what they need as startup options instead."""
+    rows = conn.execute(
+        "SELECT coalesce(d.datname, 'all databases'), unnest(s.setconfig) "
+        "FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase "
+        "WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = %s) ORDER BY 1, 2",
+        (role,),
+    ).fetchall()
+    return [
+        f"role {role} has the default {setting} ({where}); expected no role-level settings "
+        "(a runtime role can set its own, e.g. a 1ms statement_timeout for every session)"
+        for where, setting in rows
+    ]

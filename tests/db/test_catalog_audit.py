@@ -87,3 +87,38 @@ def test_runtime_role_attributes_directly(registry: RegistryUrls) -> None:
             "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
         ).fetchone()
     assert row == (False, False)
+
+
+def test_role_level_setting_made_by_the_runtime_role_is_reported(
+    registry: RegistryUrls, superuser: psycopg.Connection
+) -> None:
+    with psycopg.connect(registry.app, autocommit=True) as raw:
+        raw.execute("ALTER ROLE tenancy_app SET statement_timeout = '1ms'")
+    try:
+        with psycopg.connect(registry.owner) as conn:
+            assert isolation_problems(conn) == [
+                "role tenancy_app has the default statement_timeout=1ms (all databases); "
+                "expected no role-level settings (a runtime role can set its own, e.g. a 1ms "
+                "statement_timeout for every session)"
+            ]
+    finally:
+        superuser.execute("ALTER ROLE tenancy_app RESET ALL")
+
+
+def test_db_check_command_fails_on_a_role_setting(
+    cli_env: RegistryUrls, superuser: psycopg.Connection
+) -> None:
+    from typer.testing import CliRunner
+
+    from tenancy.cli.main import app
+
+    assert CliRunner().invoke(app, ["db", "check"]).exit_code == 0
+    with psycopg.connect(cli_env.app, autocommit=True) as raw:
+        raw.execute(f"ALTER ROLE tenancy_app IN DATABASE {raw.info.dbname} SET lock_timeout = 1")
+    try:
+        result = CliRunner().invoke(app, ["db", "check"])
+    finally:
+        superuser.execute(f"ALTER ROLE tenancy_app IN DATABASE {superuser.info.dbname} RESET ALL")
+    dbname = psycopg.conninfo.conninfo_to_dict(cli_env.app)["dbname"]
+    assert result.exit_code == 1
+    assert f"role tenancy_app has the default lock_timeout=1 ({dbname})" in result.output
