@@ -3,7 +3,10 @@
 | variable | meaning |
 |---|---|
 | `TENANCY_AUDIT_ANCHOR_KEY` | base64 of at least 32 random bytes; never stored in the database |
-| `TENANCY_AUDIT_ANCHOR_STORE` | directory the anchors are written to |
+| `TENANCY_AUDIT_ANCHOR_STORE` | a directory, or `s3://bucket/prefix` (a bucket with Object Lock) |
+
+For S3, boto3 finds credentials, region and endpoint the usual way (`AWS_REGION`,
+`AWS_ENDPOINT_URL_S3`, ...).
 
 The local profile (no registry URLs set) generates a key file and uses a directory under the
 run directory. Anywhere else a missing variable is an error that names it.
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tenancy.audit_anchor import KEY_BYTES, AnchorKey
-from tenancy.audit_anchor_store import AnchorStore, LocalAnchorStore
+from tenancy.audit_anchor_store import AnchorStore, LocalAnchorStore, S3AnchorStore
 from tenancy.errors import ConfigurationError
 from tenancy.settings import Settings
 
@@ -56,6 +59,19 @@ def _local_key(run_dir: Path) -> AnchorKey:
     return AnchorKey(_decode(path.read_text(), str(path)), source=str(path))
 
 
+def _store(text: str) -> AnchorStore:
+    if not text.startswith("s3://"):
+        return LocalAnchorStore(Path(text))
+    bucket, _, prefix = text.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise ConfigurationError(
+            f"{STORE_VAR} is {text!r}; expected a directory or s3://<bucket>/<prefix>"
+        )
+    import boto3
+
+    return S3AnchorStore(boto3.client("s3"), bucket, prefix)
+
+
 def anchoring(
     settings: Settings | None = None, environ: Mapping[str, str] | None = None
 ) -> Anchoring:
@@ -74,7 +90,7 @@ def anchoring(
             "database never holds (the audit chain heads are signed with it)"
         )
     if store_text:
-        store: AnchorStore = LocalAnchorStore(Path(store_text))
+        store = _store(store_text)
     elif local:
         store = LocalAnchorStore(settings.run_dir / LOCAL_STORE_DIR)
     else:

@@ -20,6 +20,7 @@ import pytest
 from tenancy import audit
 from tenancy.audit_anchor import AnchorKey
 from tenancy.audit_anchor_config import KEY_VAR, STORE_VAR, Anchoring, anchoring
+from tenancy.audit_anchor_store import S3AnchorStore
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
 from tenancy.errors import ConfigurationError
@@ -205,6 +206,9 @@ def test_production_without_a_key_names_the_variable(tmp_path: Path) -> None:
         anchoring(environ={**env, KEY_VAR: "not base64!"})
     configured = anchoring(environ={**env, KEY_VAR: key, STORE_VAR: str(tmp_path)})
     assert configured.key.key_id == AnchorKey(base64.b64decode(key)).key_id
+    in_s3 = anchoring(environ={**env, KEY_VAR: key, STORE_VAR: "s3://audit-anchors/prod"}).store
+    assert isinstance(in_s3, S3AnchorStore)
+    assert (in_s3.bucket, in_s3.prefix) == ("audit-anchors", "prod/")
 
 
 def test_local_profile_generates_a_private_key_once(tmp_path: Path) -> None:
@@ -213,3 +217,34 @@ def test_local_profile_generates_a_private_key_once(tmp_path: Path) -> None:
     key_file = tmp_path / "run" / "audit-anchor.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert anchoring(settings, environ={}).key.key_id == first.key.key_id
+
+
+def test_anchors_in_an_object_locked_bucket(
+    db: Database, tenant: uuid.UUID, moto_endpoint: str, owner: Owner
+) -> None:
+    import boto3
+    import botocore.exceptions
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    bucket = f"anchors-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    store = S3AnchorStore(s3, bucket, "audit")
+    locked = Anchoring(AnchorKey(os.urandom(32)), store)
+    (written,) = audit.anchor(db, locked, now=AT).written
+    assert store.tenants() == [str(tenant)]
+    assert store.latest(str(tenant)) == written
+    key = f"audit/{tenant}/{written.seq:020d}.json"
+    with pytest.raises(botocore.exceptions.ClientError, match="PreconditionFailed"):
+        store.put(written)  # written once
+    version = s3.head_object(Bucket=bucket, Key=key)["VersionId"]
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=version)  # locked
+    owner.delete_from(tenant, 5)
+    (broken,) = audit.verify(db, anchoring=locked).broken
+    assert "entries were deleted" in broken.reason
