@@ -249,3 +249,11 @@ def test_downgrading_an_entry_to_v1_is_detected(
     )
     (broken,) = audit.verify(db).broken
     assert broken.seq == 5 and "downgraded" in broken.reason
+
+
+def test_database_and_verifier_agree_on_any_text(db: Database, tenant: uuid.UUID) -> None:
+    # Octet lengths, not character counts: multi-byte text and the old separator included.
+    with db.tenant(tenant) as conn:
+        audit.record(conn, tenant, "zoë 🎉", "rôle.grant\x1f", "", {"note": "a\x1fb", "é": [1]})
+    report = audit.verify(db)
+    assert report.ok, report.broken
