@@ -1,7 +1,7 @@
 """Anchors outside the database catch what the chain alone cannot: its owner rewriting it.
 
-The attacker here is `tenancy_owner`, who owns the table: it lifts forced RLS, edits or
-deletes entries and recomputes every later hash (the chain trigger fires on INSERT only). It never has the
+The attacker here is `tenancy_owner`, who owns the table: it lifts forced RLS, disables the
+chain trigger, edits or deletes entries and recomputes every later hash. It never has the
 anchor key, which lives outside PostgreSQL.
 """
 
@@ -48,6 +48,7 @@ class Owner:
 
     def edit(self, tenant: uuid.UUID, seq: int, target: str) -> None:
         """Change one entry, then recompute its hash and every later link and hash."""
+        self.conn.execute("ALTER TABLE registry.audit_log DISABLE TRIGGER audit_chain")
         self.conn.execute(
             "UPDATE registry.audit_log SET target = %s WHERE tenant_id = %s AND seq = %s",
             (target, tenant, seq),
@@ -64,6 +65,7 @@ class Owner:
                 "WHERE l.tenant_id = %(t)s AND l.seq = %(s)s",
                 {"t": tenant, "s": s},
             )
+        self.conn.execute("ALTER TABLE registry.audit_log ENABLE TRIGGER audit_chain")
 
     def delete_from(self, tenant: uuid.UUID, seq: int) -> None:
         self.conn.execute(

@@ -173,3 +173,21 @@ def test_users_without_a_membership_policy_are_reported(registry: RegistryUrls) 
             "table registry.users: row-level security is not forced (the owner bypasses it)"
             in isolation_problems(conn)
         )
+
+
+def test_db_check_command_fails_when_a_runtime_role_cannot_log_in(
+    cli_env: RegistryUrls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `ALTER ROLE tenancy_app PASSWORD ...` by the role itself would leave behind.
+    from typer.testing import CliRunner
+
+    from tenancy.cli.main import app
+    from tenancy.db.bootstrap import role_url
+
+    dbname = str(psycopg.conninfo.conninfo_to_dict(cli_env.app)["dbname"])
+    wrong = role_url(cli_env.app, "tenancy_app", "not-the-password", dbname)
+    monkeypatch.setenv("TENANCY_APP_DATABASE_URL", wrong)
+    result = CliRunner().invoke(app, ["db", "check"])
+    assert result.exit_code == 1
+    assert "cannot log in as the request path role" in result.output
+    assert "password authentication failed" in result.output
