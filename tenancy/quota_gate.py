@@ -1,9 +1,10 @@
 """The quota gate: the request path's view of the enforcement state the pipeline writes.
 
-The state of a tenant is one Redis hash, `tenant:<id>:quota:state`, metric -> JSON
+The state of a tenant is one Redis hash, `platform:quota:<id>:state`, metric -> JSON
 `{"reason": ..., "until": ISO-8601 UTC}` for each blocked metric. The pipeline replaces the
 whole hash in one transaction with a TTL past the latest `until`; no state, or an expired
-block, means allowed.
+block, means allowed. The key is outside the tenant's own namespace, so the tenant's Redis
+ACL user can neither read nor delete it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import redis
 
 from tenancy.errors import InvalidInputError
 from tenancy.limits import LIMIT_KEYS
-from tenancy.redis_keys import tenant_key
+from tenancy.redis_keys import enforcement_key
 
 #: The state outlives its latest block by this much, so a late pipeline run is not a gap.
 STATE_GRACE = timedelta(days=1)
@@ -38,7 +39,7 @@ class GateDecision:
 
 
 def _key(tenant_id: uuid.UUID | str) -> str:
-    return tenant_key(tenant_id, "quota", "state")
+    return enforcement_key("quota", tenant_id, "state")
 
 
 class QuotaStateStore:

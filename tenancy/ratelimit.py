@@ -6,6 +6,8 @@ more than T x C ahead of now, where C = max(1, burst). So C requests may arrive 
 in any window of length P at most L + C are admitted. The key is written only by
 `SET key tat PX ttl`, in the same atomic script that reads it: no key ever lacks a TTL, and
 there is no INCR-then-EXPIRE race. Time comes from the Redis server, not the callers' clocks.
+The key, `platform:ratelimit:<tenant id>:<endpoint>`, is outside the tenant's ACL pattern, so
+a tenant cannot refill its own bucket by deleting it.
 
 When Redis cannot be reached the limiter fails open by default (the request is admitted and
 `degraded` is set): rate limiting protects capacity, while quotas and billing are enforced
@@ -26,7 +28,7 @@ from tenancy.errors import InvalidInputError
 from tenancy.limits import Limit
 from tenancy.metrics import TenancyMetrics
 from tenancy.plans import Plan
-from tenancy.redis_keys import tenant_key
+from tenancy.redis_keys import enforcement_key
 
 PERIOD_MS = 60_000
 KEY_CACHE_SIZE = 100_000
@@ -113,7 +115,7 @@ class RateLimiter:
         cache_key = (str(tenant_id), endpoint)
         key = self._keys.get(cache_key)
         if key is None:
-            key = tenant_key(tenant_id, "ratelimit", endpoint)
+            key = enforcement_key("ratelimit", tenant_id, endpoint)
             if len(self._keys) >= KEY_CACHE_SIZE:
                 self._keys.clear()
             self._keys[cache_key] = key

@@ -1,5 +1,9 @@
 """Redis key names. Tenant data lives under `tenant:<id>:`; platform data under `platform:`.
 
+What the platform enforces on a tenant (quota blocks, rate-limit state) is platform data
+about the tenant, `platform:<kind>:<id>:...`: outside the `tenant:<id>:*` pattern of the
+tenant's own ACL user, so a tenant holding its credentials cannot erase its limits.
+
 A key part that could widen a pattern (`*`, `?`, `[`) or add a level (`:`), or whitespace,
 is rejected, so no caller can build a key outside its tenant's namespace or one that an ACL
 pattern `~tenant:<id>:*` would match for another tenant.
@@ -47,3 +51,8 @@ def platform_key(*parts: object) -> str:
     if not parts:
         raise InvalidInputError("key parts", parts, "at least one part")
     return ":".join(["platform", *(_part(p, i) for i, p in enumerate(parts, 1))])
+
+
+def enforcement_key(kind: str, tenant_id: uuid.UUID | str, *parts: object) -> str:
+    """`platform:<kind>:<tenant id>:<part>...`: enforcement state about one tenant."""
+    return platform_key(kind, parse_tenant_id(tenant_id), *parts)

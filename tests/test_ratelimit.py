@@ -145,7 +145,7 @@ def test_every_key_has_a_ttl_even_when_connections_die_mid_flight(
     for t in workers:
         t.join()
     stop.set()
-    keys = list(redis_client.scan_iter(match="tenant:*"))
+    keys = list(redis_client.scan_iter(match="platform:ratelimit:*"))
     assert keys, "the workers must have written keys"
     for key in keys:
         assert redis_client.pttl(key) > 0, f"{key!r} has no TTL"

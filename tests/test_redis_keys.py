@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tenancy.errors import InvalidInputError
-from tenancy.redis_keys import platform_key, tenant_key, tenant_prefix
+from tenancy.redis_keys import enforcement_key, platform_key, tenant_key, tenant_prefix
 
 TENANT = uuid.UUID("0b7e4c1a-5f0e-4d5e-9a53-6f1c2d3e4a01")
 
@@ -20,6 +20,9 @@ def test_keys_are_namespaced() -> None:
     )
     assert tenant_prefix(TENANT) == f"tenant:{TENANT}:"
     assert platform_key("usage", "events") == "platform:usage:events"
+    assert enforcement_key("quota", str(TENANT), "state") == f"platform:quota:{TENANT}:state"
+    with pytest.raises(InvalidInputError, match="tenant id is"):
+        enforcement_key("quota", "*", "state")
 
 
 @pytest.mark.parametrize(

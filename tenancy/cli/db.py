@@ -23,18 +23,32 @@ def migrate() -> None:
 
 @app.command()
 def check() -> None:
-    """Audit the catalog: runtime roles are plain and own nothing, every tenant table has RLS forced."""
+    """Audit the catalog and the pools: plain runtime roles owning nothing and carrying no
+    settings, RLS forced on every tenant table, no personal data in a global table, and a pool
+    reset that leaves no session state."""
     import psycopg
 
     from tenancy.db.isolation_audit import isolation_problems
+    from tenancy.db.session import reset_session
+    from tenancy.db.session_audit import session_state_problems
 
-    with psycopg.connect(registry_urls().owner) as conn:
+    urls = registry_urls()
+    with psycopg.connect(urls.owner) as conn:
         problems = isolation_problems(conn)
+    problems += session_state_problems(urls.owner, reset_session)
+    for role, url in (("request path", urls.app), ("control plane", urls.platform)):
+        try:
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.OperationalError as exc:
+            problems.append(f"cannot log in as the {role} role: {str(exc).strip()}")
     for problem in problems:
         err_console.print(problem, markup=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
-    console.print("isolation holds: runtime roles are plain, every tenant table has RLS forced")
+    console.print(
+        "isolation holds: runtime roles are plain, every tenant table has RLS forced, "
+        "pooled connections are reset to no session state"
+    )
 
 
 @app.command()

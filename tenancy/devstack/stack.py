@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from tenancy.audit_anchor_config import LOCAL_STORE_DIR
 from tenancy.db.bootstrap import OWNER_ROLE, RUNTIME_ROLES, RegistryUrls, bootstrap
 from tenancy.db.migrate import migrate
 from tenancy.devstack.postgres import PostgresServer
@@ -86,6 +88,9 @@ class LocalStack:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )
+        if database == DEFAULT_DATABASE:
+            # The local profile's audit anchors vouch for the registry just dropped.
+            shutil.rmtree(self.run_dir / LOCAL_STORE_DIR, ignore_errors=True)
         registry = bootstrap(self.postgres.superuser_url, database, self.role_passwords)
         migrate(registry.owner)
         return registry
