@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb
 
-from bench.common import parse_args, result, scratch_dir
+from bench.common import interleaved_best, parse_args, result, scratch_dir
 from pipelines.lib import warehouse
 
 START = date(2026, 10, 1)
@@ -105,14 +105,7 @@ def main() -> int:
         def hand() -> None:
             conn.execute(HAND_WRITTEN, {"start": START, "end": end})
 
-        pipeline_times, hand_times = [], []
-        for r in range(3):  # alternate, so caches and the buffer pool favour neither
-            for _name, fn, times in (
-                (("pipeline", pipeline, pipeline_times), ("hand", hand, hand_times))
-                if r % 2 == 0
-                else (("hand", hand, hand_times), ("pipeline", pipeline, pipeline_times))
-            ):
-                times.append(timed(fn))
+        best = interleaved_best({"pipeline": pipeline, "hand": hand}, samples=3)
         agree = conn.execute("""
             SELECT count(*) FROM (
                 SELECT day, tenant_id, CASE metric WHEN 'api_call' THEN 'api_calls' ELSE 'agent_executions' END m,
@@ -124,10 +117,10 @@ def main() -> int:
         if agree:
             print(f"the rollup and the hand-written query disagree on {agree} rows")
             return 1
-        best_pipeline, best_hand = min(pipeline_times), min(hand_times)
+        best_pipeline, best_hand = best["pipeline"], best["hand"]
         print(
-            f"daily rollup of {events:,} events: pipeline {best_pipeline:.2f}s, hand-written GROUP BY "
-            f"{best_hand:.2f}s (best of 3 each)"
+            f"daily rollup of {events:,} events: pipeline {best_pipeline:.3f}s, hand-written GROUP BY "
+            f"{best_hand:.3f}s (best of 3 samples of at least 1s each)"
         )
 
         percent = 100 * sample / events
@@ -153,9 +146,12 @@ def main() -> int:
                 ["day", "tenant_id", "metric", "endpoint"], sort=False
             )["quantity"].sum()
 
-        duck_time = min(timed(duck_sample) for _ in range(3))
-        pandas_time = min(timed(pandas_sample) for _ in range(3))
-        print(f"{sampled:,}-event sample: DuckDB {duck_time:.3f}s, pandas {pandas_time:.3f}s")
+        best = interleaved_best({"duckdb": duck_sample, "pandas": pandas_sample}, samples=3)
+        duck_time, pandas_time = best["duckdb"], best["pandas"]
+        print(
+            f"{sampled:,}-event sample: DuckDB {duck_time:.3f}s, pandas {pandas_time:.3f}s "
+            "(best of 3 samples of at least 1s each)"
+        )
         print(f"peak memory of this process: {peak_rss_gb():.2f} GB")
         conn.close()
         ok = result("rollup_vs_hand_written_groupby", best_pipeline / best_hand, "<=", 1.25)
