@@ -45,9 +45,6 @@ class IngestWindow:
     ) -> IngestWindow:
         return cls(max(now - max_lateness, floor), now + max_skew)
 
-    def __contains__(self, when: datetime) -> bool:
-        return self.earliest <= when < self.latest
-
 
 @dataclass(frozen=True)
 class QuarantineRow:
