@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import secrets
 import struct
+import threading
 import uuid
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -22,6 +24,11 @@ from tenancy.validation import parse_tenant_id
 MAGIC = b"CXE1"
 #: Random 96-bit nonces stay far from collision well below 2^32 messages per key; rotate sooner.
 MAX_MESSAGES_PER_DATA_KEY = 2**24
+#: Plaintext data keys are kept in memory at most this long and this many: a tenant whose KMS
+#: key is disabled (suspension, crypto-shred) stops decrypting here within the TTL, and an
+#: attacker cycling through wrapped keys cannot grow the cache without bound.
+KEY_CACHE_TTL_SECONDS = 300.0
+KEY_CACHE_SIZE = 10_000
 
 
 class DecryptionError(TenancyError):
@@ -39,19 +46,38 @@ class TenantCipher:
     """Encrypts with one data key per tenant (re-generated after many messages) and decrypts
     any blob whose wrapped key the provider can unwrap for the same tenant."""
 
-    def __init__(self, provider: KeyProvider) -> None:
+    def __init__(
+        self,
+        provider: KeyProvider,
+        *,
+        cache_ttl: float = KEY_CACHE_TTL_SECONDS,
+        cache_size: int = KEY_CACHE_SIZE,
+    ) -> None:
         self.provider = provider
-        self._current: dict[uuid.UUID, _DataKey] = {}
-        self._unwrapped: dict[tuple[uuid.UUID, bytes], bytes] = {}
+        # cachetools' caches are not thread-safe; one lock guards both.
+        self._lock = threading.Lock()
+        self._current: TTLCache[uuid.UUID, _DataKey] = TTLCache(cache_size, cache_ttl)
+        self._unwrapped: TTLCache[tuple[uuid.UUID, bytes], bytes] = TTLCache(cache_size, cache_ttl)
+
+    def forget(self, tenant_id: uuid.UUID | str) -> None:
+        """Drop every cached plaintext key of a tenant (after its KMS key is disabled)."""
+        tenant = parse_tenant_id(tenant_id)
+        with self._lock:
+            self._current.pop(tenant, None)
+            for key in [k for k in self._unwrapped if k[0] == tenant]:
+                self._unwrapped.pop(key, None)
 
     def _data_key(self, tenant: uuid.UUID) -> _DataKey:
-        key = self._current.get(tenant)
-        if key is None or key.uses >= MAX_MESSAGES_PER_DATA_KEY:
-            plaintext, wrapped = self.provider.generate_data_key(tenant)
-            key = _DataKey(plaintext, wrapped)
+        with self._lock:
+            key = self._current.get(tenant)
+            if key is not None and key.uses < MAX_MESSAGES_PER_DATA_KEY:
+                key.uses += 1
+                return key
+        plaintext, wrapped = self.provider.generate_data_key(tenant)
+        key = _DataKey(plaintext, wrapped, uses=1)
+        with self._lock:
             self._current[tenant] = key
             self._unwrapped[(tenant, wrapped)] = plaintext
-        key.uses += 1
         return key
 
     def encrypt(self, tenant_id: uuid.UUID | str, plaintext: bytes) -> bytes:
@@ -71,10 +97,10 @@ class TenantCipher:
         wrapped = header[6:]
         if len(wrapped) != length or len(rest) < 12 + 16:
             raise DecryptionError("truncated envelope")
+        with self._lock:
+            cached = self._unwrapped.get((tenant, wrapped))
         try:
-            data_key = self._unwrapped.get((tenant, wrapped)) or self.provider.unwrap(
-                tenant, wrapped
-            )
+            data_key = cached or self.provider.unwrap(tenant, wrapped)
         except KeyUnwrapError as exc:
             raise DecryptionError(f"cannot decrypt as tenant {tenant}: {exc}") from None
         try:
@@ -85,5 +111,6 @@ class TenantCipher:
             raise DecryptionError(
                 f"cannot decrypt as tenant {tenant}: altered or another tenant's data"
             ) from None
-        self._unwrapped[(tenant, wrapped)] = data_key
+        with self._lock:
+            self._unwrapped[(tenant, wrapped)] = data_key
         return plaintext

@@ -13,6 +13,10 @@ LIMIT_EXPECTED = "a number >= 0 or `unlimited`"
 
 #: The metered resources every plan limits, in the order tables show them.
 LIMIT_KEYS = ("users", "agents", "storage_gb", "api_calls_per_month")
+#: Rate-limit settings a tenant may override beside its limits (see `RatePolicy.for_tenant`).
+RATE_KEYS = ("requests_per_minute", "burst")
+#: Every key a tenant's `limit_overrides` may hold: one schema, validated when written.
+OVERRIDE_KEYS = LIMIT_KEYS + RATE_KEYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +58,20 @@ class Limit:
 
 
 def parse_overrides(raw: Mapping[str, Any] | None) -> dict[str, Limit]:
-    """Validate per-tenant limit overrides: known keys only, each a valid limit."""
+    """Validate per-tenant overrides, limits and rate settings alike: known keys only, each a
+    valid limit (`burst` is a number: a burst cannot be unlimited)."""
     overrides: dict[str, Limit] = {}
     for key, value in (raw or {}).items():
-        if key not in LIMIT_KEYS:
-            raise InvalidInputError("limit override key", key, f"one of: {', '.join(LIMIT_KEYS)}")
+        if key not in OVERRIDE_KEYS:
+            raise InvalidInputError(
+                "limit override key", key, f"one of: {', '.join(OVERRIDE_KEYS)}"
+            )
         overrides[key] = Limit.parse(value, f"limit override `{key}`")
+        if key == "burst" and overrides[key].unlimited:
+            raise InvalidInputError("limit override `burst`", value, "a number >= 0")
     return overrides
+
+
+def limit_overrides(raw: Mapping[str, Any] | None) -> dict[str, Limit]:
+    """Only the overrides of metered limits (`LIMIT_KEYS`), validated."""
+    return {k: v for k, v in parse_overrides(raw).items() if k in LIMIT_KEYS}

@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from tenancy.errors import InvalidInputError, PlanCatalogError, UnknownPlanError
-from tenancy.limits import LIMIT_EXPECTED, LIMIT_KEYS, Limit, parse_overrides
+from tenancy.limits import LIMIT_EXPECTED, LIMIT_KEYS, Limit, limit_overrides
 
 #: Plans the registry accepts (its CHECK constraint); the catalog must define each of them.
 REQUIRED_PLANS = ("free", "pro", "enterprise")
@@ -118,7 +118,7 @@ class Plan(_Strict):
     def effective_limits(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Limit]:
         """The plan's limits with a tenant's overrides applied (overrides are validated)."""
         merged = {key: self.limits.get(key) for key in LIMIT_KEYS}
-        merged.update(parse_overrides(overrides))
+        merged.update(limit_overrides(overrides))
         return merged
 
 

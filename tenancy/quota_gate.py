@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
+from tenancy.circuit import UNREACHABLE, CircuitBreaker, CircuitOpenError
 from tenancy.errors import InvalidInputError
 from tenancy.limits import LIMIT_KEYS
 from tenancy.redis_keys import enforcement_key
@@ -86,11 +87,23 @@ class QuotaStateStore:
 
 
 class QuotaGate:
-    """`check(tenant, metric)`: allowed unless the pipeline blocked that metric until later."""
+    """`check(tenant, metric)`: allowed unless the pipeline blocked that metric until later.
 
-    def __init__(self, client: redis.Redis, *, fail_open: bool = True) -> None:
+    The metric must be one of the plan limits: a typo is an error, not an open door. When Redis
+    is unreachable the gate applies its fail mode (open by default), and its circuit breaker
+    skips Redis for a moment so the request path does not wait on every call.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        fail_open: bool = True,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.store = QuotaStateStore(client)
         self.fail_open = fail_open
+        self.breaker = breaker or CircuitBreaker()
 
     def check(
         self,
@@ -98,13 +111,22 @@ class QuotaGate:
         metric: str = "api_calls_per_month",
         now: datetime | None = None,
     ) -> GateDecision:
+        if metric not in LIMIT_KEYS:
+            raise InvalidInputError("quota metric", metric, f"one of: {', '.join(LIMIT_KEYS)}")
         now = now or datetime.now(UTC)
         try:
-            block = self.store.read(tenant_id).get(metric)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            return GateDecision(
-                self.fail_open, None if self.fail_open else "quota state unavailable"
-            )
+            self.breaker.before()
+            state = self.store.read(tenant_id)
+        except CircuitOpenError:
+            return self._unavailable()
+        except UNREACHABLE:
+            self.breaker.failed()
+            return self._unavailable()
+        self.breaker.succeeded()
+        block = state.get(metric)
         if block is None or block.until <= now:
             return GateDecision(True)
         return GateDecision(False, block.reason, block.until)
+
+    def _unavailable(self) -> GateDecision:
+        return GateDecision(self.fail_open, None if self.fail_open else "quota state unavailable")

@@ -1,54 +1,83 @@
-"""Per-tenant, per-endpoint rate limiting with GCRA in one atomic Redis script.
+"""Per-tenant, per-endpoint rate limiting with GCRA, and hard monthly quotas, in one atomic
+Redis script: one round trip decides both.
 
 GCRA keeps one value per key, the theoretical arrival time (TAT). With a limit of L requests
 per period P the emission interval is T = P / L; a request is admitted when the new TAT lies no
 more than T x C ahead of now, where C = max(1, burst). So C requests may arrive at once, and
-in any window of length P at most L + C are admitted. The key is written only by
-`SET key tat PX ttl`, in the same atomic script that reads it: no key ever lacks a TTL, and
-there is no INCR-then-EXPIRE race. Time comes from the Redis server, not the callers' clocks.
-The key, `platform:ratelimit:<tenant id>:<endpoint>`, is outside the tenant's ACL pattern, so
-a tenant cannot refill its own bucket by deleting it.
+in any window of length P at most L + C are admitted. Time is Redis server time in
+microseconds and T is kept fractional, so a limit that does not divide a minute (7,000/min)
+or one above 60,000/min is exact. The key is written only by `SET key tat PX ttl`, in the
+same atomic script that reads it: no key ever lacks a TTL. It lives under
+`platform:ratelimit:<tenant id>:<endpoint>`, outside the tenant's ACL pattern, so a tenant
+cannot refill its own bucket by deleting it.
+
+A `MeteredQuota` (a hard monthly limit, e.g. the free plan's API calls) adds a per-tenant,
+per-period counter (`tenancy.metered`), checked and incremented by the same script only when
+the request is admitted: concurrent callers can never push it past the limit.
 
 When Redis cannot be reached the limiter fails open by default (the request is admitted and
-`degraded` is set): rate limiting protects capacity, while quotas and billing are enforced
-from the usage pipeline. `RateLimiter(client, fail_open=False)` refuses instead.
+`degraded` is set) and a circuit breaker skips Redis for a second, so a check costs
+microseconds instead of a timeout; `RateLimiter(client, fail_open=False)` refuses instead.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
+from tenancy.circuit import UNREACHABLE, CircuitBreaker, CircuitOpenError
 from tenancy.errors import InvalidInputError
-from tenancy.limits import Limit
+from tenancy.limits import parse_overrides
+from tenancy.metered import MeteredQuota
 from tenancy.metrics import TenancyMetrics
 from tenancy.plans import Plan
 from tenancy.redis_keys import enforcement_key
 
-PERIOD_MS = 60_000
+PERIOD_US = 60_000_000
 KEY_CACHE_SIZE = 100_000
 
-# KEYS[1] = the limiter key; ARGV = interval_ms, capacity, cost
-GCRA = """
+# KEYS[1] = limiter key, KEYS[2] = metered counter key
+# ARGV = interval_us (0: no rate limit), capacity, cost, quota ('' : none), counter ttl ms
+# Reply: {admitted, remaining, retry_after_us, now_us, refused_by (0 none, 1 rate, 2 quota), used}
+ADMIT = """
 local interval = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval * cost
-local limit = interval * capacity
-if new_tat - now > limit then
-  return {0, 0, new_tat - now - limit, now}
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local new_tat = nil
+local remaining = -1
+local unspent = -1
+if interval > 0 then
+  local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+  if tat < now then tat = now end
+  new_tat = tat + interval * cost
+  local limit = interval * capacity
+  if new_tat - now > limit then
+    return {0, 0, math.ceil(new_tat - now - limit), now, 1, -1}
+  end
+  remaining = math.floor((limit - (new_tat - now)) / interval)
+  unspent = math.floor((limit - (tat - now)) / interval)
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
-return {1, math.floor((limit - (new_tat - now)) / interval), 0, now}
+local used = -1
+if ARGV[4] ~= '' then
+  used = tonumber(redis.call('GET', KEYS[2]) or 0)
+  if used + cost > tonumber(ARGV[4]) then
+    return {0, unspent, 0, now, 2, used}
+  end
+  used = redis.call('INCRBY', KEYS[2], cost)
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+if new_tat then
+  redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+end
+return {1, remaining, 0, now, 0, used}
 """
 
 
@@ -62,19 +91,13 @@ class RatePolicy:
     @classmethod
     def for_tenant(cls, plan: Plan, overrides: Mapping[str, Any] | None = None) -> RatePolicy:
         """The plan's rate limit with the tenant's `requests_per_minute` / `burst` overrides."""
-        overrides = overrides or {}
-        rpm = plan.rate_limit.requests_per_minute
-        if "requests_per_minute" in overrides:
-            rpm_limit = Limit.parse(
-                overrides["requests_per_minute"], "limit override `requests_per_minute`"
-            )
-            rpm = rpm_limit.maximum  # type: ignore[assignment]
+        parsed = parse_overrides(overrides)  # one schema for every override
+        rpm: int | None = plan.rate_limit.requests_per_minute
+        if "requests_per_minute" in parsed:
+            rpm = parsed["requests_per_minute"].maximum
         burst = plan.rate_limit.burst
-        if "burst" in overrides:
-            burst_value = Limit.parse(overrides["burst"], "limit override `burst`").maximum
-            if burst_value is None:
-                raise InvalidInputError("limit override `burst`", "unlimited", "a number >= 0")
-            burst = burst_value
+        if "burst" in parsed:
+            burst = parsed["burst"].maximum or 0
         return cls(rpm, burst)
 
     @property
@@ -86,26 +109,46 @@ class RatePolicy:
 class Decision:
     allowed: bool
     remaining: int
-    retry_after_ms: int
+    retry_after_us: int
     degraded: bool = False  # Redis was unreachable; the decision is the fail mode's
-    decided_at_ms: int | None = None  # Redis server time of the decision
+    decided_at_us: int | None = None  # Redis server time of the decision
+    refused_by: str | None = None  # "rate_limit" or "quota"
+    quota_used: int | None = None  # the metered count after this decision
+
+    @property
+    def retry_after_ms(self) -> int:
+        return math.ceil(self.retry_after_us / 1000)
 
     @property
     def retry_after_seconds(self) -> int:
         """For a Retry-After header: whole seconds, rounded up."""
-        return math.ceil(self.retry_after_ms / 1000)
+        return math.ceil(self.retry_after_us / 1_000_000)
+
+    @property
+    def decided_at_ms(self) -> int | None:
+        return None if self.decided_at_us is None else self.decided_at_us // 1000
+
+
+_REFUSED_BY = {0: None, 1: "rate_limit", 2: "quota"}
 
 
 class RateLimiter:
-    """`check(tenant, endpoint, policy)`: one EVALSHA per call (a NOSCRIPT reply, e.g. after a
-    Redis restart, loads the script and retries once)."""
+    """`check(tenant, endpoint, policy[, quota])`: one EVALSHA per call; `check_many` answers
+    many in one pipelined round trip. A NOSCRIPT reply (e.g. after a Redis restart) loads the
+    script and retries once."""
 
     def __init__(
-        self, client: redis.Redis, *, fail_open: bool = True, metrics: TenancyMetrics | None = None
+        self,
+        client: redis.Redis,
+        *,
+        fail_open: bool = True,
+        metrics: TenancyMetrics | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.client = client
         self.fail_open = fail_open
         self.metrics = metrics
+        self.breaker = breaker or CircuitBreaker()
         self._sha: str | None = None
         self._keys: dict[tuple[str, str], str] = {}
 
@@ -122,39 +165,123 @@ class RateLimiter:
         return key
 
     def _load(self) -> str:
-        self._sha = str(self.client.script_load(GCRA))
+        self._sha = str(self.client.script_load(ADMIT))
         return self._sha
 
-    def _run(self, key: str, args: list[int]) -> list[int]:
-        sha = self._sha or self._load()
-        try:
-            return self.client.evalsha(sha, 1, key, *args)  # type: ignore[no-any-return]
-        except redis.exceptions.NoScriptError:
-            return self.client.evalsha(self._load(), 1, key, *args)  # type: ignore[no-any-return]
-
-    def check(
-        self, tenant_id: uuid.UUID | str, endpoint: str, policy: RatePolicy, cost: int = 1
-    ) -> Decision:
-        if policy.requests_per_minute is None:
-            return Decision(True, -1, 0)
+    def _args(
+        self,
+        tenant_id: uuid.UUID | str,
+        endpoint: str,
+        policy: RatePolicy,
+        cost: int,
+        quota: MeteredQuota | None,
+    ) -> tuple[list[str], list[object]]:
         if cost < 1:
             raise InvalidInputError("cost", cost, "an integer >= 1")
-        key = self._key(tenant_id, endpoint)
+        rpm = policy.requests_per_minute
+        interval = 0.0 if rpm is None else PERIOD_US / rpm
+        limiter_key = self._key(tenant_id, endpoint)
+        counter = quota.key(tenant_id) if quota else limiter_key  # unused without a quota
+        ttl_ms = str(quota.ttl_ms(datetime.now(UTC))) if quota else ""
+        keys = [limiter_key, counter]
+        return keys, [
+            repr(interval),
+            policy.capacity,
+            cost,
+            "" if quota is None else quota.limit,
+            ttl_ms,
+        ]
+
+    def check(
+        self,
+        tenant_id: uuid.UUID | str,
+        endpoint: str,
+        policy: RatePolicy,
+        cost: int = 1,
+        quota: MeteredQuota | None = None,
+    ) -> Decision:
         if policy.requests_per_minute == 0:
-            return self._record(Decision(False, 0, PERIOD_MS), "limited")
-        interval = max(1, PERIOD_MS // policy.requests_per_minute)
+            return self._record(Decision(False, 0, PERIOD_US, refused_by="rate_limit"), "limited")
+        if policy.requests_per_minute is None and quota is None:
+            return Decision(True, -1, 0)
+        keys, args = self._args(tenant_id, endpoint, policy, cost, quota)
         try:
-            allowed, remaining, retry_after, now_ms = self._run(
-                key, [interval, policy.capacity, cost]
-            )
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            if self.fail_open:
-                return self._record(Decision(True, 0, 0, degraded=True), "error_open")
-            return self._record(Decision(False, 0, 1000, degraded=True), "error_closed")
+            self.breaker.before()
+            try:
+                reply = self.client.evalsha(self._sha or self._load(), 2, *keys, *args)  # type: ignore[arg-type]
+            except redis.exceptions.NoScriptError:
+                reply = self.client.evalsha(self._load(), 2, *keys, *args)  # type: ignore[arg-type]
+        except CircuitOpenError:
+            return self._unreachable()
+        except UNREACHABLE:
+            self.breaker.failed()
+            return self._unreachable()
+        self.breaker.succeeded()
+        return self._decision(reply)
+
+    def check_many(
+        self,
+        requests: Sequence[tuple[uuid.UUID | str, str, RatePolicy, MeteredQuota | None]],
+    ) -> list[Decision]:
+        """Decide many requests (tenant, endpoint, policy, quota) in one pipelined round trip,
+        each as `check` would (cost 1)."""
+        out: list[Decision | None] = [None] * len(requests)
+        todo = []
+        for i, (tenant_id, endpoint, policy, quota) in enumerate(requests):
+            if policy.requests_per_minute == 0:
+                out[i] = Decision(False, 0, PERIOD_US, refused_by="rate_limit")
+            elif policy.requests_per_minute is None and quota is None:
+                out[i] = Decision(True, -1, 0)
+            else:
+                todo.append((i, self._args(tenant_id, endpoint, policy, 1, quota)))
+        if todo:
+            try:
+                self.breaker.before()
+                replies = self._pipelined([a for _, a in todo])
+            except CircuitOpenError:
+                replies = None
+            except UNREACHABLE:
+                self.breaker.failed()
+                replies = None
+            else:
+                self.breaker.succeeded()
+            for n, (i, _) in enumerate(todo):
+                out[i] = self._unreachable() if replies is None else self._decision(replies[n])
+        return [d for d in out if d is not None]
+
+    def _pipelined(self, calls: list[tuple[list[str], list[object]]]) -> list[Any]:
+        sha = self._sha or self._load()
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(sha, 2, *keys, *args)  # type: ignore[arg-type]
+            replies = pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+                sha = self._load()
+                continue
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return replies
+        raise AssertionError("unreachable")
+
+    def _decision(self, reply: list[int]) -> Decision:
+        admitted, remaining, retry_us, now_us, refused, used = reply
         decision = Decision(
-            bool(allowed), int(remaining), int(retry_after), decided_at_ms=int(now_ms)
+            bool(admitted),
+            int(remaining),
+            int(retry_us),
+            decided_at_us=int(now_us),
+            refused_by=_REFUSED_BY[int(refused)],
+            quota_used=None if int(used) < 0 else int(used),
         )
-        return self._record(decision, "allowed" if decision.allowed else "limited")
+        outcome = "allowed" if decision.allowed else "limited"
+        return self._record(decision, outcome)
+
+    def _unreachable(self) -> Decision:
+        if self.fail_open:
+            return self._record(Decision(True, 0, 0, degraded=True), "error_open")
+        return self._record(Decision(False, 0, 1_000_000, degraded=True), "error_closed")
 
     def _record(self, decision: Decision, outcome: str) -> Decision:
         if self.metrics is not None:

@@ -16,6 +16,7 @@ from tenancy.limits import parse_overrides
 from tenancy.plans import PlanCatalog, default_catalog
 from tenancy.tenant import TENANT_COLUMNS, MemberRole, Tenant, TenantStatus
 from tenancy.validation import (
+    UUID_TEXT,
     parse_tenant_id,
     slugify,
     validate_domain,
@@ -145,11 +146,24 @@ def list_tenants(db: Database, status: TenantStatus | None = None) -> list[Tenan
 
 
 def get_tenant(db: Database, key: str | uuid.UUID) -> Tenant:
-    """A tenant by id or slug; raises `NotFoundError`."""
-    if isinstance(key, uuid.UUID) or (isinstance(key, str) and "-" in key and len(key) == 36):
-        column, value = "id", str(parse_tenant_id(key))
-    else:
-        column, value = "slug", validate_slug(key)
+    """A tenant by id (a UUID, or text in the canonical 8-4-4-4-12 form) or else by slug;
+    raises `NotFoundError`. Slugs can never be shaped like a UUID, so the two never collide."""
+    if isinstance(key, uuid.UUID) or (isinstance(key, str) and UUID_TEXT.fullmatch(key)):
+        return get_tenant_by_id(db, key)
+    return get_tenant_by_slug(db, key)
+
+
+def get_tenant_by_id(db: Database, tenant_id: str | uuid.UUID) -> Tenant:
+    return _get_one(db, "id", str(parse_tenant_id(tenant_id)), tenant_id)
+
+
+def get_tenant_by_slug(db: Database, slug: str) -> Tenant:
+    return _get_one(db, "slug", validate_slug(slug), slug)
+
+
+def _get_one(db: Database, column: str, value: str, key: object) -> Tenant:
+    if column not in ("id", "slug"):
+        raise ValueError(f"column is {column!r}; expected id or slug")
     with db.platform() as conn:
         row = conn.execute(
             f"SELECT {TENANT_COLUMNS} FROM registry.tenants WHERE {column} = %s", (value,)

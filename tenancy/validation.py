@@ -80,6 +80,8 @@ def validate_slug(value: object, field: str = "slug") -> str:
         raise InvalidInputError(
             field, value, "3-40 lowercase letters, digits or inner hyphens, such as acme-corp"
         )
+    if UUID_TEXT.fullmatch(value):  # it would read as some tenant's id wherever both are taken
+        raise InvalidInputError(field, value, "a slug that is not shaped like a UUID")
     return value
 
 

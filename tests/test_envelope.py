@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,34 @@ def test_local_key_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "master.key"
     TenantCipher(LocalKeyFileProvider(path)).encrypt(A, b"x")
     assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_bytes()) == 32
+
+
+def test_plaintext_data_keys_are_forgotten_after_their_ttl_and_on_demand(tmp_path: Path) -> None:
+    """A disabled tenant key must stop decrypting here too: cached data keys expire."""
+    provider = CountingProvider(LocalKeyFileProvider(tmp_path / "keys" / "master.key"))
+    cipher = TenantCipher(provider, cache_ttl=0.05, cache_size=4)
+    blob = cipher.encrypt(A, b"secret")
+    cipher.decrypt(A, blob)
+    assert provider.unwraps == 0, "the writer's own key is cached"
+    time.sleep(0.1)  # past the TTL (a fact about the cache, not a speed assertion)
+    cipher.decrypt(A, blob)
+    assert provider.unwraps == 1, "expired: unwrapped again through the provider"
+    cipher.forget(A)
+    cipher.decrypt(A, blob)
+    assert provider.unwraps == 2
+    for _ in range(50):  # many tenants: the cache stays within its size
+        cipher.encrypt(uuid.uuid4(), b"x")
+    assert len(cipher._unwrapped) <= 4 and len(cipher._current) <= 4
+
+
+class CountingProvider:
+    def __init__(self, inner: LocalKeyFileProvider) -> None:
+        self.inner = inner
+        self.unwraps = 0
+
+    def generate_data_key(self, tenant: uuid.UUID) -> tuple[bytes, bytes]:
+        return self.inner.generate_data_key(tenant)
+
+    def unwrap(self, tenant: uuid.UUID, wrapped: bytes) -> bytes:
+        self.unwraps += 1
+        return self.inner.unwrap(tenant, wrapped)

@@ -261,3 +261,27 @@ def test_cli_bootstrap_creates_a_usable_registry(
         assert isolation_problems(conn) == []
     with psycopg.connect(postgres.superuser_url, autocommit=True) as conn:
         conn.execute("DROP DATABASE boot_test WITH (FORCE)")
+
+
+def test_long_hyphenated_slugs_are_looked_up_and_uuid_shaped_ones_refused(db: Database) -> None:
+    slug = "the-very-long-company-name-of-acme-x"  # 36 characters, hyphens: not an id
+    assert len(slug) == 36
+    created = create_tenant(
+        db,
+        name="Long",
+        domain="long.example.com",
+        plan="pro",
+        owner_email="owner@long.example.com",
+        slug=slug,
+    )
+    assert get_tenant(db, slug).id == created.tenant.id
+    assert get_tenant(db, str(created.tenant.id).upper()).id == created.tenant.id
+    with pytest.raises(InvalidInputError, match="a slug that is not shaped like a UUID"):
+        create_tenant(
+            db,
+            name="Shady",
+            domain="shady.example.com",
+            plan="pro",
+            owner_email="owner@shady.example.com",
+            slug=str(created.tenant.id),
+        )

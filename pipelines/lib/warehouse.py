@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -339,6 +339,22 @@ def last_errors(conn: duckdb.DuckDBPyConnection, entry_ids: list[str]) -> dict[s
         [entry_ids],
     ).fetchall()
     return {str(a): str(b) for a, b in rows}
+
+
+def api_calls_between(
+    conn: duckdb.DuckDBPyConnection, start: datetime, end: datetime
+) -> dict[str, int]:
+    """API calls per tenant (UUID text) with `start <= occurred_at < end`, from the raw events."""
+    rows = conn.execute(
+        """
+        SELECT CAST(tenant_id AS VARCHAR), sum(quantity) FROM usage_events
+        WHERE metric = 'api_call' AND day >= CAST($start AS DATE) AND day <= CAST($end AS DATE)
+          AND occurred_at >= $start AND occurred_at < $end
+        GROUP BY ALL
+        """,
+        {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)},
+    ).fetchall()
+    return {str(t): int(n) for t, n in rows}
 
 
 def days_touched(conn: duckdb.DuckDBPyConnection, after_batch: int) -> tuple[list[date], int]:

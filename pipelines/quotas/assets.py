@@ -14,8 +14,10 @@ from pipelines.partitions import WAREHOUSE_POOL, monthly_partitions
 from pipelines.quotas.resources import QuotaOutputs
 from pipelines.resources import RedisResource, UsageWarehouse
 from pipelines.usage.assets import monthly_tenant_usage
+from tenancy.errors import TenancyError
 from tenancy.plans import default_catalog
 from tenancy.quota_gate import QuotaBlock, QuotaStateStore
+from tenancy.tenant import TenantStatus
 
 _LATEST_TENANTS = """
 SELECT tenant_id, slug, status, plan, limit_overrides FROM registry_snapshots
@@ -30,6 +32,14 @@ ORDER BY slug
     pool=WAREHOUSE_POOL,
     partitions_def=monthly_partitions,
     deps=[monthly_tenant_usage],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "tenant_quota_status_every_tenant_evaluated",
+            asset="tenant_quota_status",
+            description="Every tenant of the month was evaluated; a tenant whose plan or "
+            "overrides cannot be read is named here, and the others are still enforced.",
+        )
+    ],
 )
 def tenant_quota_status(
     context: dg.AssetExecutionContext,
@@ -52,11 +62,17 @@ def tenant_quota_status(
             "SELECT tenant_id, metric, value FROM monthly_tenant_usage WHERE month = ?", [month]
         ).fetchall():
             usage.setdefault(tenant_id, {})[metric] = float(value)
+        failures: dict[str, str] = {}  # slug -> why it could not be evaluated
         for tenant_id, slug, status, plan, overrides in tenants:
-            for quota in evaluate(
-                tenant_id, catalog.get(plan), json.loads(overrides), usage.get(tenant_id, {})
-            ):
-                statuses.append((slug, plan, status, quota))
+            try:  # one bad row (an unknown plan, a malformed override) stops only itself
+                quotas = evaluate(
+                    tenant_id, catalog.get(plan), json.loads(overrides), usage.get(tenant_id, {})
+                )
+            except (TenancyError, ValueError) as exc:
+                failures[slug] = str(exc)
+                context.log.error(f"tenant {slug} ({tenant_id}) not evaluated: {exc}")
+                continue
+            statuses.extend((slug, plan, status, quota) for quota in quotas)
         now = datetime.now(UTC)
         table = pa.table(
             {
@@ -90,7 +106,14 @@ def tenant_quota_status(
             "blocked": sum(q.blocked for _, _, _, q in statuses),
             "tenants": len(tenants),
             "enforced": enforced,
-        }
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="tenant_quota_status_every_tenant_evaluated",
+                passed=not failures,
+                metadata={"failed": "; ".join(f"{k}: {v}" for k, v in failures.items()) or "none"},
+            )
+        ],
     )
 
 
@@ -105,7 +128,9 @@ def _enforce(
     by_tenant: dict[uuid.UUID, dict[str, QuotaBlock]] = {}
     for _, _, status, quota in statuses:
         blocks = by_tenant.setdefault(quota.tenant_id, {})
-        if quota.blocked and status == "active":
+        if status != TenantStatus.ACTIVE:  # a suspended or deleted tenant uses nothing
+            blocks[quota.limit_key] = QuotaBlock(f"tenant is {status}", until)
+        elif quota.blocked:
             blocks[quota.limit_key] = QuotaBlock(quota.reason, until)
     for tenant_id, blocks in by_tenant.items():
         store.replace(tenant_id, blocks, now)

@@ -22,7 +22,10 @@ from pipelines.partitions import (
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
 from pipelines.usage import checks
 from pipelines.usage.resources import StorageMeasurer
+from tenancy.metered import MeteredCounters, hard_api_quota
+from tenancy.plans import default_catalog
 from tenancy.registry import list_tenants, resource_counts
+from tenancy.tenant import Tenant
 from tenancy.usage.stream import UsageConsumer
 
 CONSUMER = "dagster-usage-events"
@@ -83,7 +86,8 @@ def usage_events(
         with registry.database() as db:
             return {t.id for t in list_tenants(db)}
 
-    consumer = UsageConsumer(redis.client(), CONSUMER)
+    client = redis.client()
+    consumer = UsageConsumer(client, CONSUMER)
     with warehouse_db.connection() as conn:
         stats = Drain(
             conn,
@@ -95,6 +99,9 @@ def usage_events(
             max_entries=MAX_PER_RUN,
             max_deliveries=config.max_deliveries,
         ).run()
+        with registry.database() as db:
+            tenants = list_tenants(db)
+        reconciled = _reconcile_metered(conn, tenants, MeteredCounters(client))
     return dg.MaterializeResult(
         metadata={
             "read": stats.read,
@@ -104,12 +111,34 @@ def usage_events(
             "conflicting_duplicates": stats.conflicts,
             "delivery_limit_quarantined": stats.over_delivered,
             "trimmed": stats.trimmed,
+            "metered_counters_reconciled": reconciled,
         },
         check_results=[
             checks.quarantine_rate(stats.read, stats.quarantined),
             checks.no_stuck_entries(stats.failed, stats.over_delivered),
         ],
     )
+
+
+def _reconcile_metered(
+    conn: duckdb.DuckDBPyConnection, tenants: list[Tenant], counters: MeteredCounters
+) -> int:
+    """Raise each hard monthly API quota's request-path counter to the warehouse's exact count
+    for the month (the counter may be ahead: admitted calls not yet ingested)."""
+    now = datetime.now(UTC)
+    catalog = default_catalog()
+    quotas = {
+        str(t.id): q
+        for t in tenants
+        if (q := hard_api_quota(catalog.get(t.plan), t.limit_overrides, now)) is not None
+    }
+    if not quotas:
+        return 0
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    exact = warehouse.api_calls_between(conn, start, next(iter(quotas.values())).resets_at)
+    for tenant_id, quota in quotas.items():
+        counters.reconcile(tenant_id, quota, exact.get(tenant_id, 0), now)
+    return len(quotas)
 
 
 def _take_snapshots(

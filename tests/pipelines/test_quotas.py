@@ -6,8 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import psycopg
+
 from pipelines.lib.periods import month_start, next_month, utc_midnight
 from pipelines.lib.quota_math import BYTES_PER_GB, QuotaState, evaluate
+from tenancy.metered import MeteredCounters, hard_api_quota
 from tenancy.plans import load_catalog
 from tenancy.quota_gate import QuotaGate
 from tenancy.usage.events import api_call
@@ -130,3 +133,47 @@ def test_past_months_are_evaluated_but_not_enforced(pipeline: Pipeline) -> None:
         "AND metric = 'api_calls_per_month'"
     ) == [("exceeded",)]
     assert QuotaGate(pipeline.redis).check(free).allowed, "history never blocks today"
+
+
+def test_suspended_tenants_are_blocked_and_one_bad_row_stops_only_itself(
+    pipeline: Pipeline, superuser: psycopg.Connection
+) -> None:
+    free, pro, enterprise = (pipeline.tenants[p] for p in ("free", "pro", "enterprise"))
+    superuser.execute("UPDATE registry.tenants SET status = 'suspended' WHERE id = %s", (pro,))
+    superuser.execute(
+        "UPDATE registry.tenants SET limit_overrides = '{\"gpus\": 4}' WHERE id = %s", (enterprise,)
+    )
+    now = datetime.now(UTC)
+    pipeline.recorder.record_many(
+        api_call(free, "/v1/a", "GET", 200, now - timedelta(minutes=1)) for _ in range(1001)
+    )
+    pipeline.materialize(["usage_events"])
+    pipeline.materialize(["daily_tenant_usage"], partition_key=now.date().isoformat())
+    result = pipeline.materialize(
+        ["monthly_tenant_usage", "tenant_quota_status"],
+        partition_key=month_start(now.date()).isoformat(),
+    )
+    gate = QuotaGate(pipeline.redis)
+    assert not gate.check(free).allowed, "the free tenant over its limit is still enforced"
+    suspended = gate.check(pro, "agents")
+    assert not suspended.allowed and suspended.reason == "tenant is suspended"
+    check = next(
+        c
+        for c in result.get_asset_check_evaluations()
+        if c.check_name == "tenant_quota_status_every_tenant_evaluated"
+    )
+    assert not check.passed and "acme-enterprise" in str(check.metadata["failed"].value)
+    assert "gpus" in str(check.metadata["failed"].value)
+
+
+def test_ingest_reconciles_the_hard_quota_counter(pipeline: Pipeline) -> None:
+    free = pipeline.tenants["free"]
+    now = datetime.now(UTC)
+    pipeline.recorder.record_many(
+        api_call(free, "/v1/a", "GET", 200, now - timedelta(seconds=i)) for i in range(25)
+    )
+    result = pipeline.materialize(["usage_events"])
+    meta = result.asset_materializations_for_node("usage_events")[0].metadata
+    assert meta["metered_counters_reconciled"].value == 1, "only the free plan's quota is hard"
+    quota = hard_api_quota(CATALOG.get("free"), {}, now)
+    assert quota is not None and MeteredCounters(pipeline.redis).used(free, quota) == 25
