@@ -1,9 +1,10 @@
 """Resources shared by every domain: the DuckDB warehouse, the tenant registry and Redis.
 
-Each field has an embedded default: empty means "from TENANCY_* in the environment, else the
-local throwaway stack under TENANCY_RUN_DIR", resolved when a run starts, never at import.
-`dg.EnvVar` is not used for these because an unset EnvVar fails the run, and the project must
-run with nothing configured.
+Each field has an embedded default: empty means "from TENANCY_* in the environment, else, in
+the local profile (TENANCY_PROFILE=local), the throwaway stack under TENANCY_RUN_DIR", resolved
+when a run starts, never at import. Outside the local profile an unset setting fails the run
+with an error naming the variable. `dg.EnvVar` is not used because the local profile must run
+with nothing configured.
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ class UsageWarehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
     lock_wait_seconds: float = 600.0
 
     def path(self) -> str:
-        return self.database or str(run_dir() / "usage.duckdb")
+        if self.database:
+            return self.database
+        return str(
+            Settings.from_env().path(
+                "TENANCY_WAREHOUSE_PATH", "usage.duckdb", "the usage warehouse's DuckDB file"
+            )
+        )
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -96,7 +103,7 @@ class RedisResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     url: str = ""
 
     def client(self) -> redis.Redis:
-        url = self.url or Settings.from_env().redis_url
+        url = self.url or Settings.from_env().redis()
         if not url:
             url = LocalStack(run_dir()).up().redis_url
         return redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=10)

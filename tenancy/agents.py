@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tenancy.db.session import Database
-from tenancy.errors import NotFoundError
+from tenancy.errors import InvalidInputError, NotFoundError
 from tenancy.validation import parse_tenant_id, parse_uuid, validate_name
 
 
@@ -49,3 +49,17 @@ def get_agent(db: Database, agent_id: uuid.UUID | str, tenant_id: uuid.UUID | st
     if row is None:
         raise NotFoundError("agent", aid)
     return Agent(**row)  # type: ignore[arg-type]
+
+
+def list_agents(db: Database, tenant_id: uuid.UUID | str, limit: int = 100) -> list[Agent]:
+    """The tenant's agents, newest first (at most `limit`); row-level security scopes them."""
+    tid = parse_tenant_id(tenant_id)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise InvalidInputError("limit", limit, "an integer from 1 to 1000")
+    with db.tenant(tid) as conn:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM registry.agents WHERE tenant_id = %s "
+            "ORDER BY created_at DESC, id LIMIT %s",
+            (tid, limit),
+        ).fetchall()
+    return [Agent(**row) for row in rows]  # type: ignore[arg-type]

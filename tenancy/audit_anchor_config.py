@@ -79,7 +79,7 @@ def anchoring(
     settings = settings or Settings.from_env(environ)
     env = os.environ if environ is None else environ
     key_text, store_text = env.get(KEY_VAR), env.get(STORE_VAR)
-    local = settings.uses_local_registry
+    local = settings.local
     if key_text:
         key = AnchorKey(_decode(key_text, KEY_VAR), source=KEY_VAR)
     elif local:

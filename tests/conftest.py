@@ -28,6 +28,13 @@ from tenancy.devstack.redis import RedisServer
 from tests.support import wait_for_http
 
 ROLE_PASSWORDS = {role: f"{role}-test-secret" for role in (OWNER_ROLE, *RUNTIME_ROLES)}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests run in the local profile (throwaway servers for what they leave unset), as
+    `make test` documents; tests of production behaviour pass their own environment."""
+    os.environ["TENANCY_PROFILE"] = "local"
+
 TEMPLATE_DB = "tenancy_template"
 
 

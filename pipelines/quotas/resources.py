@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.resources import run_dir
+from tenancy.settings import Settings
 
 
 class QuotaOutputs(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -15,8 +15,10 @@ class QuotaOutputs(dg.ConfigurableResource):  # type: ignore[type-arg]
     textfile: str = ""
 
     def textfile_path(self) -> Path:
-        return (
-            Path(self.textfile)
-            if self.textfile
-            else run_dir() / "metrics" / "tenant_resource_usage.prom"
+        if self.textfile:
+            return Path(self.textfile)
+        return Settings.from_env().path(
+            "TENANCY_METRICS_TEXTFILE",
+            "metrics/tenant_resource_usage.prom",
+            "the node_exporter textfile for tenant_resource_usage",
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import dagster as dg
 
-from pipelines.resources import run_dir
+from tenancy.settings import Settings
 
 TENANT_PREFIX = "tenants/"
 
@@ -27,7 +27,10 @@ class StorageMeasurer(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def measure(self) -> dict[uuid.UUID, int]:
         if self.kind == "local":
-            return self._local(Path(self.root) if self.root else run_dir() / "objects")
+            root = Path(self.root) if self.root else Settings.from_env().path(
+                "TENANCY_OBJECTS_DIR", "objects", "the local object store's root directory"
+            )
+            return self._local(root)
         if self.kind == "s3":
             if not self.bucket:
                 raise dg.Failure(

@@ -214,7 +214,9 @@ def test_production_without_a_key_names_the_variable(tmp_path: Path) -> None:
 
 
 def test_local_profile_generates_a_private_key_once(tmp_path: Path) -> None:
-    settings = Settings.from_env({"TENANCY_RUN_DIR": str(tmp_path / "run")})
+    settings = Settings.from_env(
+        {"TENANCY_RUN_DIR": str(tmp_path / "run"), "TENANCY_PROFILE": "local"}
+    )
     first = anchoring(settings, environ={})
     key_file = tmp_path / "run" / "audit-anchor.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -1,0 +1,119 @@
+"""The example service from the product spec: `/agents` and `/agents/{agent_id}` behind
+`TenancyMiddleware`, reading through the registry's tenant-scoped functions.
+
+    make example      # local profile: the demo's throwaway registry and Redis, port 8000
+    curl -H 'x-tenant-id: <tenant id>' -H 'x-user-id: <member user id>' localhost:8000/agents
+
+In front of it, an authentication layer verifies the caller's token and sets `x-user-id` (and
+`x-tenant-id`, or the request arrives on the tenant's host name); the edge strips both
+headers from client requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+
+from tenancy.agents import get_agent, list_agents
+from tenancy.circuit import guard_client
+from tenancy.db.session import Database
+from tenancy.metrics import TenancyMetrics
+from tenancy.plans import PlanCatalog, default_catalog
+from tenancy.quota_gate import QuotaGate
+from tenancy.ratelimit import RateLimiter
+from tenancy.tenant import Tenant
+from tenancy.usage.recorder import UsageRecorder
+from tenancy.web.deps import current_tenant, current_user, get_by_id_and_tenant
+from tenancy.web.directory import TenantDirectory
+from tenancy.web.middleware import TenancyMiddleware
+from tenancy.web.resolve import FirstOf, HeaderResolver, HostResolver
+
+CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    app_database_url: str
+    platform_database_url: str
+    redis_url: str
+    platform_domain: str = "codexos.example"
+    catalog: PlanCatalog | None = None
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    db = Database(config.app_database_url, config.platform_database_url, max_size=8)
+    client = guard_client(config.redis_url)
+    metrics = TenancyMetrics()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.close()
+
+    app = FastAPI(title="CodexOS example service", lifespan=lifespan)
+    app.state.db = db
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/agents")
+    def agents(tenant: CurrentTenant, request: Request) -> list[dict[str, Any]]:
+        return [_agent_json(a) for a in list_agents(request.app.state.db, tenant.id)]
+
+    @app.get("/agents/{agent_id}")
+    def agent(
+        agent_id: str,
+        tenant: CurrentTenant,
+        request: Request,
+        user: Annotated[object, Depends(current_user)],
+    ) -> dict[str, Any]:
+        found = get_by_id_and_tenant(get_agent, request.app.state.db, agent_id, tenant)
+        return _agent_json(found)
+
+    app.add_middleware(
+        TenancyMiddleware,
+        directory=TenantDirectory(db),
+        limiter=RateLimiter(client, metrics=metrics),
+        gate=QuotaGate(client),
+        catalog=config.catalog or default_catalog(),
+        resolver=FirstOf([HeaderResolver(), HostResolver(config.platform_domain)]),
+        recorder=UsageRecorder(client),
+        metrics=metrics,
+    )
+
+    return app
+
+
+def _agent_json(agent: Any) -> dict[str, Any]:
+    return {
+        "id": str(agent.id),
+        "tenant_id": str(agent.tenant_id),
+        "name": agent.name,
+        "status": agent.status,
+        "created_at": agent.created_at.isoformat(),
+    }
+
+
+def main() -> None:
+    """Serve on 127.0.0.1:8000: the configured registry and Redis, or (local profile) the
+    local stack's."""
+    import uvicorn
+
+    from tenancy.cli.context import registry_urls
+    from tenancy.devstack.stack import LocalStack
+    from tenancy.settings import Settings
+
+    settings = Settings.from_env()
+    urls = registry_urls(settings)
+    redis_url = settings.redis() or LocalStack(settings.run_dir).up().redis_url
+    app = create_app(ServiceConfig(urls.app, urls.platform, redis_url))
+    uvicorn.run(app, host="127.0.0.1", port=8000, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

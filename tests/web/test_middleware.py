@@ -1,0 +1,144 @@
+"""The request path as an application sees it: the example service behind TenancyMiddleware,
+on the real registry and Redis, driven over ASGI."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from tenancy.agents import create_agent
+from tenancy.db.bootstrap import RegistryUrls
+from tenancy.db.session import Database
+from tenancy.devstack.redis import RedisServer
+from tenancy.metered import MeteredCounters, MeteredQuota
+from tenancy.usage.events import parse_fields
+from tenancy.usage.stream import STREAM_KEY
+from tenancy.web.example import ServiceConfig, create_app
+from tests.db.factories import make_tenant
+
+
+@dataclass
+class Service:
+    client: TestClient
+    tenants: dict[str, uuid.UUID]
+    owners: dict[str, uuid.UUID]
+    agents: dict[str, uuid.UUID]
+
+    def get(self, path: str, plan: str = "pro", user: str | None = None, **headers: str) -> object:
+        sent = {"x-tenant-id": str(self.tenants[plan]), "x-user-id": str(self.owners[plan])}
+        if user is not None:
+            sent["x-user-id"] = user
+        return self.client.get(path, headers=sent | headers)
+
+
+@pytest.fixture
+def service(
+    registry: RegistryUrls, db: Database, redis_server: RedisServer, redis_client: redis.Redis
+) -> Iterator[Service]:
+    tenants, owners, agents = {}, {}, {}
+    for plan in ("free", "pro"):
+        made = make_tenant(db, f"web-{plan}", plan=plan)
+        tenants[plan], owners[plan] = made.tenant.id, made.owner_id
+        agents[plan] = create_agent(db, made.tenant.id, f"{plan} agent").id
+    app = create_app(ServiceConfig(registry.app, registry.platform, redis_server.url))
+    with TestClient(app) as client:
+        yield Service(client, tenants, owners, agents)
+
+
+def test_a_member_sees_its_tenants_agents_with_ratelimit_headers(
+    service: Service, redis_client: redis.Redis
+) -> None:
+    response = service.get("/agents")
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    assert [a["id"] for a in response.json()] == [str(service.agents["pro"])]  # type: ignore[attr-defined]
+    assert response.headers["ratelimit-policy"] == '"tenant";q=600;w=60'  # type: ignore[attr-defined]
+    assert response.headers["ratelimit"].startswith('"tenant";r=59;')  # type: ignore[attr-defined]
+    one = service.get(f"/agents/{service.agents['pro']}")
+    assert one.json()["name"] == "pro agent"  # type: ignore[attr-defined]
+    events = [
+        parse_fields({k.decode(): v.decode() for k, v in f.items()})
+        for _, f in redis_client.xrange(STREAM_KEY)
+    ]
+    assert [(e.endpoint, e.method, e.status) for e in events] == [
+        ("/agents", "GET", 200),
+        ("/agents/{agent_id}", "GET", 200),
+    ], "the route template is recorded, never the raw path"
+
+
+def test_another_tenants_agent_is_the_same_404_as_a_random_id(service: Service) -> None:
+    foreign = service.get(f"/agents/{service.agents['free']}")
+    random_id = service.get(f"/agents/{uuid.uuid4()}")
+    garbage = service.get("/agents/not-a-uuid")
+    assert foreign.status_code == random_id.status_code == garbage.status_code == 404  # type: ignore[attr-defined]
+    assert foreign.json() == random_id.json()  # type: ignore[attr-defined]
+
+
+def test_unknown_suspended_and_non_member_callers_are_refused(
+    service: Service, superuser: psycopg.Connection
+) -> None:
+    unknown = service.client.get(
+        "/agents", headers={"x-tenant-id": str(uuid.uuid4()), "x-user-id": str(uuid.uuid4())}
+    )
+    assert unknown.status_code == 404 and unknown.json() == {"error": "tenant_not_found"}
+    stranger = service.get("/agents", user=str(service.owners["free"]))
+    assert stranger.status_code == 403 and stranger.json()["error"] == "not_a_member"  # type: ignore[attr-defined]
+    anonymous = service.client.get("/agents", headers={"x-tenant-id": str(service.tenants["pro"])})
+    assert anonymous.status_code == 401
+    superuser.execute(
+        "UPDATE registry.tenants SET status = 'suspended' WHERE id = %s", (service.tenants["free"],)
+    )
+    service.client.app.middleware_stack = None  # type: ignore[attr-defined]  # rebuild: fresh caches
+    suspended = service.get("/agents", plan="free")
+    assert suspended.status_code == 403  # type: ignore[attr-defined]
+    assert suspended.json() == {"error": "tenant_suspended", "reason": "tenant is suspended"}  # type: ignore[attr-defined]
+
+
+def test_rate_limit_answers_429_with_retry_after(service: Service) -> None:
+    codes = [service.get("/agents", plan="free").status_code for _ in range(12)]  # type: ignore[attr-defined]
+    assert codes[:10] == [200] * 10 and 429 in codes[10:], "free: burst of 10"
+    limited = service.get("/agents", plan="free")
+    assert limited.status_code == 429  # type: ignore[attr-defined]
+    assert int(limited.headers["retry-after"]) >= 1  # type: ignore[attr-defined]
+    assert limited.headers["ratelimit"].startswith('"tenant";r=0;')  # type: ignore[attr-defined]
+    assert limited.json()["error"] == "rate_limited"  # type: ignore[attr-defined]
+
+
+def test_the_hard_quota_holds_within_the_request_path(
+    service: Service, redis_client: redis.Redis
+) -> None:
+    quota = MeteredQuota.monthly("api_calls_per_month", 1_000, datetime.now(UTC))
+    MeteredCounters(redis_client).reconcile(service.tenants["free"], quota, 999, datetime.now(UTC))
+    assert service.get("/agents", plan="free").status_code == 200  # type: ignore[attr-defined]
+    over = service.get("/agents", plan="free")
+    assert over.status_code == 402  # type: ignore[attr-defined]
+    body = over.json()  # type: ignore[attr-defined]
+    assert body["limit"] == "api_calls_per_month" and body["allowed"] == 1_000
+    assert body["resets_at"] == quota.resets_at.isoformat()
+    assert "1,000 of 1,000 API calls this month (plan free)" in body["reason"]
+
+
+def test_metrics_endpoint_serves_the_registry(service: Service) -> None:
+    service.get("/agents")
+    text = service.client.get("/metrics").text
+    assert (
+        f'tenant_api_requests_total{{status_class="2xx",tenant="{service.tenants["pro"]}"}} 1.0'
+        in text
+    )
+
+
+def test_a_tenant_is_found_by_its_host_name(service: Service) -> None:
+    by_slug = service.client.get(
+        "/agents",
+        headers={"host": "web-pro.codexos.example", "x-user-id": str(service.owners["pro"])},
+    )
+    by_domain = service.client.get(
+        "/agents", headers={"host": "web-pro.example.com", "x-user-id": str(service.owners["pro"])}
+    )
+    assert by_slug.status_code == by_domain.status_code == 200
