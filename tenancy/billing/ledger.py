@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from tenancy.billing.lines import Line
 from tenancy.billing.periods import month_end, require_month_start
@@ -176,9 +176,9 @@ def _lines(conn: Connection, invoice_id: uuid.UUID) -> list[LedgerLine]:
             Decimal(str(r["quantity"])),
             Decimal(str(r["unit_price_cents"])),
             int(str(r["amount_cents"])),
-            r["period_start"],
-            r["period_end"],
-            r["corrects_period"],  # type: ignore[arg-type]
+            cast(date, r["period_start"]),
+            cast(date, r["period_end"]),
+            cast("date | None", r["corrects_period"]),
         )
         out.append(LedgerLine(uuid.UUID(str(r["id"])), int(str(r["position"])), line))
     return out
