@@ -32,6 +32,7 @@ import json
 import random
 import re
 import secrets
+import sys
 import threading
 import time
 from collections import deque
@@ -93,6 +94,7 @@ class StripeEmulator:
         self._seq = itertools.count(1)
         self._window: deque[float] = deque()
         self.requests = 0
+        self.mutating = 0  # mutating requests that reached the idempotency layer
         self.rate_limited = 0
         self.server: ThreadingHTTPServer | None = None
 
@@ -143,7 +145,7 @@ class StripeEmulator:
             pass
 
         Handler.emulator = emulator
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = _Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         threading.Thread(
             target=self.server.serve_forever, name="stripe-emulator", daemon=True
@@ -173,6 +175,7 @@ class StripeEmulator:
         if method == "GET":
             return None
         with self.lock:
+            self.mutating += 1
             for i, (kind, pattern) in enumerate(self.faults.queued):
                 if re.search(pattern, path):
                     del self.faults.queued[i]
@@ -235,6 +238,15 @@ class StripeEmulator:
             "url": f"/v1/invoices/{invoice['id']}/lines",
         }
         return view
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (its timeout, or a killed process) is normal here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
