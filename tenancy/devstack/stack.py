@@ -19,6 +19,7 @@ from tenancy.db.bootstrap import OWNER_ROLE, RUNTIME_ROLES, RegistryUrls, bootst
 from tenancy.db.migrate import migrate
 from tenancy.devstack.postgres import PostgresServer
 from tenancy.devstack.redis import RedisServer
+from tenancy.devstack.stripe_local import stop_local_stripe
 
 DEFAULT_DATABASE = "tenancy"
 
@@ -96,3 +97,4 @@ class LocalStack:
     def down(self) -> None:
         self.postgres.stop()
         self.redis.stop()
+        stop_local_stripe(self.run_dir)
