@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from pipelines.resources import run_dir
 from tenancy.billing.gateway import StripeGateway
-from tenancy.billing.settings import StripeSettings
+from tenancy.billing.settings import BASE_VAR, KEY_VARS, RATE_VAR, StripeSettings
 from tenancy.devstack.stripe_local import local_stripe_url
 from tenancy.settings import Settings
 
@@ -23,20 +25,16 @@ class StripeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     concurrency: int = 4
 
     def settings(self) -> StripeSettings:
+        env = dict(os.environ)
         if self.api_key:
-            base = StripeSettings(api_key=self.api_key, api_base=self.api_base or None)
-        else:
-            local = Settings.from_env().uses_local_registry
-            base = StripeSettings.from_env(
-                local_api_base=local_stripe_url(run_dir()) if local else None
-            )
+            env.update({KEY_VARS[0]: self.api_key, BASE_VAR: self.api_base})
         if self.requests_per_second:
-            base = StripeSettings(
-                api_key=base.api_key,
-                api_base=base.api_base,
-                requests_per_second=self.requests_per_second,
-            )
-        return base
+            env[RATE_VAR] = str(self.requests_per_second)
+        configured = any(env.get(name) for name in KEY_VARS)
+        local = not configured and Settings.from_env().uses_local_registry
+        return StripeSettings.from_env(
+            env, local_api_base=local_stripe_url(run_dir()) if local else None
+        )
 
     def gateway(self) -> StripeGateway:
         return StripeGateway(self.settings())

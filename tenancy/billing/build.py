@@ -68,7 +68,10 @@ def build_month(
         if lines:
             emails = owner_emails(db, tenant_id)
             ledger.ensure_account(
-                db, tenant_id, emails[0] if emails else f"billing+{tenant_id}@invalid", currency
+                db,
+                tenant_id,
+                emails[0] if emails else f"billing+{tenant_id}@example.invalid",
+                currency,
             )
         outcomes[ledger.write_draft(db, tenant_id, month, currency, lines)] += 1
     return outcomes

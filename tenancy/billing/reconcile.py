@@ -79,7 +79,9 @@ def reconcile_month(db: Database, gateway: StripeGateway, month: date) -> list[s
                 )
             continue
         stripe_id = invoice.stripe_invoice_id
-        remote = gateway.call("retrieve invoice", functools.partial(v1.invoices.retrieve, stripe_id))
+        remote = gateway.call(
+            "retrieve invoice", functools.partial(v1.invoices.retrieve, stripe_id)
+        )
         lines = list(
             gateway.pages(
                 "list invoice lines", functools.partial(v1.invoices.line_items.list, stripe_id)
