@@ -49,7 +49,6 @@ def test_chaos_converges_to_exactly_one_finalized_invoice_each(
         cents = [4900] + [rng.randint(-500, 5000) for _ in range(rng.randint(0, 4))]
         draft_invoice(db, f"chaos-{n:03d}", MONTH, [c for c in cents if c] or [4900])
     emulator.set_faults({kind: 0.10 for kind in FAULT_KINDS}, slow_seconds=0.5)
-    emulator.rate_limit = 80  # the global limiter answers 429s too
     kills = tmp_path / "kills"
     base = {
         "app": registry.app,
@@ -74,9 +73,8 @@ def test_chaos_converges_to_exactly_one_finalized_invoice_each(
         assert emulator.faults.counts.get(kind, 0) >= 0.08 * emulator.mutating, (
             emulator.faults.counts
         )
-    assert emulator.rate_limited > 0
     print(
-        f"\nchaos: {len(codes)} runs, {emulator.requests} requests, {emulator.mutating} writes, faults {emulator.faults.counts}, 429 {emulator.rate_limited}, kills {dict(killed)}"
+        f"\nchaos: {len(codes)} runs, {emulator.requests} requests, {emulator.mutating} writes, faults {emulator.faults.counts}, kills {dict(killed)}"
     )
 
     invoices = ledger.list_invoices(db, MONTH)
