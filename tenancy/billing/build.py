@@ -34,7 +34,10 @@ def tenant_lines(
     """What the tenant's invoice for `month` holds: regular lines, then corrections."""
     lines = month_lines(catalog, month, days)
     for period in frozen:
-        truth = month_lines(catalog, period, past(period).get(tenant_id, []))
+        days_then = past(period).get(tenant_id)
+        if not days_then:  # no usage data for a period it was billed for: never credit blindly
+            continue
+        truth = month_lines(catalog, period, days_then)
         lines.extend(corrections(period, truth, ledger.billed(db, tenant_id, period)))
     return never_negative(lines)
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from tenancy.billing.lines import Line
-from tenancy.billing.periods import month_end, require_month_start
+from tenancy.billing.periods import month_end, previous_month, require_month_start
 from tenancy.db.session import Connection, Database
 from tenancy.errors import NotFoundError
 
@@ -236,12 +236,14 @@ def billed(db: Database, tenant_id: uuid.UUID, period: date) -> dict[tuple[str, 
 def frozen_periods(db: Database, before: date, lookback_months: int) -> dict[uuid.UUID, list[date]]:
     """Per tenant, the periods in the `lookback_months` before `before` whose regular invoice
     is frozen (pushed or later): the ones late usage is corrected for."""
-    earliest = before - timedelta(days=31 * lookback_months)
+    earliest = require_month_start(before)
+    for _ in range(lookback_months):
+        earliest = previous_month(earliest)
     with db.platform() as conn:
         rows = conn.execute(
             "SELECT tenant_id, period_start FROM billing.invoices WHERE status <> 'draft' "
             "AND period_start < %s AND period_start >= %s ORDER BY period_start",
-            (before, earliest.replace(day=1)),
+            (before, earliest),
         ).fetchall()
     out: dict[uuid.UUID, list[date]] = {}
     for r in rows:

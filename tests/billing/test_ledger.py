@@ -87,6 +87,9 @@ def test_corrections_count_as_billed_for_the_period_they_correct(db: Database) -
         ("overage.storage_gb.pro", MARCH): 25,
     }
     assert ledger.frozen_periods(db, date(2025, 5, 1), 3) == {tenant.id: [MARCH, april]}
+    assert ledger.frozen_periods(db, date(2025, 5, 1), 1) == {tenant.id: [april]}
+    assert ledger.frozen_periods(db, date(2025, 6, 1), 3) == {tenant.id: [MARCH, april]}
+    assert ledger.frozen_periods(db, date(2025, 6, 1), 2) == {tenant.id: [april]}
 
 
 def test_a_tenant_reads_its_own_invoices_and_nothing_else(db: Database) -> None:
