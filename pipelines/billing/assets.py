@@ -20,6 +20,10 @@ from tenancy.billing.push import InvoicePusher, PushResult
 from tenancy.db.session import Database
 from tenancy.plans import default_catalog
 
+#: Stripe pushes run one at a time across runs (pools admit one step), so two runs never push
+#: the same invoice concurrently.
+STRIPE_POOL = "stripe_billing"
+
 
 def _months_before(month: date, count: int) -> date:
     for _ in range(count):
@@ -96,6 +100,7 @@ def invoice_ledger(
 
 @dg.asset(
     group_name="billing",
+    pool=STRIPE_POOL,
     partitions_def=monthly_partitions,
     deps=[invoice_ledger],
     check_specs=[checks.stripe_invoices_reconciled, checks.stripe_invoices_one_per_tenant],

@@ -209,6 +209,7 @@ class InvoicePusher:
                     self.gateway.call(
                         "delete orphan invoice",
                         functools.partial(self._delete, extra.id),
+                        f"invoice:{invoice.id}:delete:{extra.id}",
                     )
         else:
             found = self.gateway.call(
