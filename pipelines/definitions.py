@@ -2,6 +2,15 @@
 
 import dagster as dg
 
+from pipelines.billing.assets import invoice_ledger, stripe_invoices
+from pipelines.billing.resources import StripeResource
+from pipelines.billing.schedules import (
+    billing_job,
+    billing_schedule,
+    invoice_draft_job,
+    invoice_draft_schedule,
+)
+from pipelines.billing.sensors import stripe_payment_events_sensor
 from pipelines.quotas.assets import tenant_quota_status
 from pipelines.quotas.resources import QuotaOutputs
 from pipelines.quotas.schedules import (
@@ -21,22 +30,26 @@ from pipelines.usage.schedules import (
 from pipelines.usage.sensors import late_usage_sensor
 
 ASSETS = [usage_events, daily_tenant_usage, monthly_tenant_usage, tenant_quota_status]
+BILLING_ASSETS = [invoice_ledger, stripe_invoices]
 
 defs = dg.Definitions(
-    assets=ASSETS,
-    jobs=[ingest_job, daily_rollup_job, quota_enforcement_job],
+    assets=[*ASSETS, *BILLING_ASSETS],
+    jobs=[ingest_job, daily_rollup_job, quota_enforcement_job, invoice_draft_job, billing_job],
     schedules=[
         ingest_schedule,
         daily_rollup_schedule,
         quota_enforcement_schedule,
         monthly_rollup_schedule,
+        invoice_draft_schedule,
+        billing_schedule,
     ],
-    sensors=[late_usage_sensor],
+    sensors=[late_usage_sensor, stripe_payment_events_sensor],
     resources={
         "warehouse_db": UsageWarehouse(),
         "registry": RegistryResource(),
         "redis": RedisResource(),
         "storage": StorageMeasurer(),
         "outputs": QuotaOutputs(),
+        "stripe": StripeResource(),
     },
 )

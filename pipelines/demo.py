@@ -22,12 +22,14 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from pipelines.definitions import ASSETS, defs
+from pipelines.definitions import ASSETS, BILLING_ASSETS, defs
 from pipelines.lib.periods import month_start, utc_midnight
 from tenancy.agents import create_agent
+from tenancy.billing import ledger
 from tenancy.cli.demo import DEMO_TENANTS
 from tenancy.db.session import Database
 from tenancy.devstack.stack import DEFAULT_DATABASE, LocalStack
+from tenancy.devstack.stripe_local import stop_local_stripe
 from tenancy.plans import default_catalog
 from tenancy.quota_gate import QuotaGate
 from tenancy.ratelimit import RateLimiter, RatePolicy
@@ -58,6 +60,7 @@ def _reset(run_dir: Path, stack: LocalStack) -> tuple[Database, redis.Redis]:
     client = redis.Redis.from_url(stack.redis.url)
     client.flushall()  # the local throwaway Redis: usage stream, limiter and quota state
     (run_dir / "usage.duckdb").unlink(missing_ok=True)
+    stop_local_stripe(run_dir)  # the local Stripe emulator starts empty with the registry
     shutil.rmtree(run_dir / "objects", ignore_errors=True)
     home = run_dir / "dagster"
     shutil.rmtree(home, ignore_errors=True)
@@ -240,6 +243,61 @@ def _report(
         console.print(f"[red]blocked[/red] {line}")
 
 
+def _backdate(db: Database, now: datetime) -> None:
+    """The demo tenants have been customers since the 1st, so this month's registry snapshots
+    (and the invoice prorated from them) include them from the first day."""
+    with db.platform() as conn:
+        conn.execute(
+            "UPDATE registry.tenants SET created_at = %s", (utc_midnight(month_start(now.date())),)
+        )
+
+
+def _invoice(month: str) -> None:
+    """Close the month so far as if it had ended: ledger, then Stripe (the local emulator)."""
+    with console.status(f"invoicing {month[:7]} so far: ledger, Stripe push, reconcile, finalize"):
+        result = dg.materialize(
+            [*ASSETS, *BILLING_ASSETS],
+            selection=["invoice_ledger", "stripe_invoices"],
+            instance=dg.DagsterInstance.get(),
+            resources=defs.resources,
+            partition_key=month,
+            run_config=QUIET,
+        )
+    failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
+    console.print(
+        f"[green]done[/green] invoicing {month[:7]}"
+        + (f"  [red]failed checks: {failed}[/red]" if failed else "")
+    )
+
+
+def _report_invoices(db: Database, tenants: list[Tenant], month: str) -> None:
+    invoices = {
+        i.tenant_id: i for i in ledger.list_invoices(db, datetime.fromisoformat(month).date())
+    }
+    table = Table(title=f"Invoices, {month[:7]} (UTC; closed early for the demo)")
+    for column in ("tenant", "base", "overage", "total", "Stripe invoice", "state"):
+        table.add_column(column, no_wrap=column in ("Stripe invoice", "total"))
+    for tenant in tenants:
+        invoice = invoices.get(tenant.id)
+        if invoice is None:
+            table.add_row(
+                f"{tenant.slug} ({tenant.plan})", "", "", "", "", "none: nothing billable"
+            )
+            continue
+        lines = [entry.line for entry in ledger.invoice_lines(db, invoice.id)]
+        base = sum(x.amount_cents for x in lines if x.code.startswith("base."))
+        overage = sum(x.amount_cents for x in lines if x.code.startswith("overage."))
+        table.add_row(
+            f"{tenant.slug} ({tenant.plan})",
+            f"{base / 100:,.2f}",
+            f"{overage / 100:,.2f}",
+            f"{invoice.total_cents / 100:,.2f} {invoice.currency.upper()}",
+            invoice.stripe_invoice_id or "",
+            invoice.status,
+        )
+    console.print(table)
+
+
 def main() -> int:
     settings = Settings.from_env()
     run_dir = settings.run_dir
@@ -251,6 +309,7 @@ def main() -> int:
         console.print(
             f"created {len(tenants)} tenants (one per plan) with their agents, members and documents"
         )
+        _backdate(db, now)
         recorder = UsageRecorder(client)
         recorded = _month_of_traffic(tenants, recorder, now)
         limited = _live_burst(tenants, RateLimiter(client), recorder)
@@ -260,6 +319,8 @@ def main() -> int:
         )
         _materialize(now)
         _report(tenants, run_dir, QuotaGate(client), limited, month_start(now.date()).isoformat())
+        _invoice(month_start(now.date()).isoformat())
+        _report_invoices(db, tenants, month_start(now.date()).isoformat())
     finally:
         db.close()
     console.print(

@@ -96,6 +96,8 @@ class OveragePrice(_Strict):
 class Pricing(_Strict):
     currency: Literal["usd", "eur", "gbp"]
     base_monthly_cents: NonNegative
+    #: Days a tenant stays past due after a failed payment before it may be suspended.
+    payment_grace_days: NonNegative
     overage: dict[Literal["users", "agents", "storage_gb", "api_calls_per_month"], OveragePrice]
 
 

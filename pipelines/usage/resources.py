@@ -27,8 +27,12 @@ class StorageMeasurer(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def measure(self) -> dict[uuid.UUID, int]:
         if self.kind == "local":
-            root = Path(self.root) if self.root else Settings.from_env().path(
-                "TENANCY_OBJECTS_DIR", "objects", "the local object store's root directory"
+            root = (
+                Path(self.root)
+                if self.root
+                else Settings.from_env().path(
+                    "TENANCY_OBJECTS_DIR", "objects", "the local object store's root directory"
+                )
             )
             return self._local(root)
         if self.kind == "s3":

@@ -21,6 +21,7 @@ from tenancy.db.bootstrap import OWNER_ROLE, RUNTIME_ROLES, RegistryUrls, bootst
 from tenancy.db.migrate import migrate
 from tenancy.devstack.postgres import PostgresServer
 from tenancy.devstack.redis import RedisServer
+from tenancy.devstack.stripe_local import stop_local_stripe
 
 DEFAULT_DATABASE = "tenancy"
 
@@ -101,3 +102,4 @@ class LocalStack:
     def down(self) -> None:
         self.postgres.stop()
         self.redis.stop()
+        stop_local_stripe(self.run_dir)

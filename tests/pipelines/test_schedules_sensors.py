@@ -69,8 +69,13 @@ def test_definitions_list_every_schedule_and_sensor() -> None:
         "daily_rollup_schedule",
         "quota_enforcement_schedule",
         "monthly_rollup_schedule",
+        "invoice_draft_schedule",
+        "billing_schedule",
     }
-    assert {s.name for s in defs.sensors or []} == {"late_usage_sensor"}
+    assert {s.name for s in defs.sensors or []} == {
+        "late_usage_sensor",
+        "stripe_payment_events_sensor",
+    }
 
 
 def test_late_partitions_only_look_back() -> None:

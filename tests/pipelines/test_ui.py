@@ -30,7 +30,11 @@ SCHEDULES = (
     "daily_rollup_schedule",
     "quota_enforcement_schedule",
     "monthly_rollup_schedule",
+    "invoice_draft_schedule",
+    "billing_schedule",
 )
+BILLING_ASSETS = ("invoice_ledger", "stripe_invoices")
+SENSORS = ("late_usage_sensor", "stripe_payment_events_sensor")
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -164,11 +168,12 @@ def test_schedules_sensor_and_checks_are_loaded(webserver: str) -> None:
     repo = _graphql(webserver, query)["repositoriesOrError"]["nodes"][0]
     assert {s["name"] for s in repo["schedules"]} == set(SCHEDULES)
     assert all(s["executionTimezone"] == "UTC" for s in repo["schedules"])
-    assert [s["name"] for s in repo["sensors"]] == ["late_usage_sensor"]
-    assert {n["assetKey"]["path"][0] for n in repo["assetNodes"]} == set(ASSETS)
+    assert {s["name"] for s in repo["sensors"]} == set(SENSORS)
+    assert {n["assetKey"]["path"][0] for n in repo["assetNodes"]} == {*ASSETS, *BILLING_ASSETS}
     checks = {
         c["name"] for n in repo["assetNodes"] for c in n["assetChecksOrError"].get("checks", [])
     }
     assert (
         "daily_tenant_usage_totals_reconcile" in checks and "usage_events_quarantine_rate" in checks
     )
+    assert {"stripe_invoices_reconciled", "invoice_ledger_totals_match_lines"} <= checks

@@ -1,0 +1,1 @@
+"""Billing: the invoice ledger from monthly usage, and invoices pushed to Stripe."""

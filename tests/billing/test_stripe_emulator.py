@@ -1,0 +1,73 @@
+"""The emulator keeps Stripe's documented idempotency rules (the billing code relies on them)."""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+
+from tenancy.devstack.stripe_emulator import StripeEmulator
+
+
+def client(emulator: StripeEmulator) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        "sk_test_emulator", base_addresses={"api": emulator.url}, max_network_retries=0
+    )
+
+
+def test_same_key_replays_the_stored_response(emulator: StripeEmulator) -> None:
+    v1 = client(emulator).v1
+    a = v1.customers.create({"email": "a@example.com"}, {"idempotency_key": "k1"})
+    b = v1.customers.create({"email": "a@example.com"}, {"idempotency_key": "k1"})
+    assert a.id == b.id and len(emulator.customers) == 1
+
+
+def test_same_key_with_other_parameters_is_an_idempotency_error(emulator: StripeEmulator) -> None:
+    v1 = client(emulator).v1
+    v1.customers.create({"email": "a@example.com"}, {"idempotency_key": "k1"})
+    with pytest.raises(stripe.IdempotencyError, match="same parameters"):
+        v1.customers.create({"email": "b@example.com"}, {"idempotency_key": "k1"})
+
+
+def test_a_stored_error_is_replayed_with_the_replay_header(emulator: StripeEmulator) -> None:
+    v1 = client(emulator).v1
+    emulator.inject("error_after_commit", "/v1/customers$")
+    with pytest.raises(stripe.APIError) as first:
+        v1.customers.create({"email": "a@example.com"}, {"idempotency_key": "k1"})
+    with pytest.raises(stripe.APIError) as second:
+        v1.customers.create({"email": "a@example.com"}, {"idempotency_key": "k1"})
+    assert "Idempotent-Replayed" not in (first.value.headers or {})
+    assert (second.value.headers or {}).get("Idempotent-Replayed") == "true"
+    assert len(emulator.customers) == 1  # it did execute, once
+
+
+def test_keys_expire_after_24_hours_on_the_emulator_clock(emulator: StripeEmulator) -> None:
+    v1 = client(emulator).v1
+    v1.customers.create({"email": "a@example.com"}, {"idempotency_key": "k1"})
+    emulator.advance(24 * 3600 + 1)
+    v1.customers.create({"email": "a@example.com"}, {"idempotency_key": "k1"})
+    assert len(emulator.customers) == 2
+
+
+def test_the_global_rate_limit_answers_before_idempotency_and_is_not_stored(
+    emulator: StripeEmulator,
+) -> None:
+    v1 = client(emulator).v1
+    emulator.rate_limit = 1
+    v1.customers.list()
+    with pytest.raises(stripe.RateLimitError):
+        v1.customers.create({"email": "a@example.com"}, {"idempotency_key": "k1"})
+    emulator.rate_limit = None
+    created = v1.customers.create({"email": "a@example.com"}, {"idempotency_key": "k1"})
+    assert created.id in emulator.customers
+
+
+def test_search_lags_behind_writes_and_lists_do_not(emulator: StripeEmulator) -> None:
+    v1 = client(emulator).v1
+    emulator.search_delay = 60
+    created = v1.customers.create({"email": "a@example.com", "metadata": {"tenant_id": "t1"}})
+    assert v1.customers.search({"query": "metadata['tenant_id']:'t1'"}).data == []
+    assert [c.id for c in v1.customers.list({"email": "a@example.com"}).data] == [created.id]
+    emulator.advance(61)
+    assert [c.id for c in v1.customers.search({"query": "metadata['tenant_id']:'t1'"}).data] == [
+        created.id
+    ]
