@@ -39,6 +39,15 @@ class GateDecision:
     until: datetime | None = None
 
 
+#: Suffix of the field holding a block's end in epoch microseconds, beside its JSON.
+UNTIL_US = ":until_us"
+
+
+def state_key(tenant_id: uuid.UUID | str) -> str:
+    """The Redis hash of a tenant's enforcement state."""
+    return _key(tenant_id)
+
+
 def _key(tenant_id: uuid.UUID | str) -> str:
     return enforcement_key("quota", tenant_id, "state")
 
@@ -62,15 +71,14 @@ class QuotaStateStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(key)
         if blocks:
-            pipe.hset(
-                key,
-                mapping={
-                    metric: json.dumps(
-                        {"reason": b.reason, "until": b.until.astimezone(UTC).isoformat()}
-                    )
-                    for metric, b in blocks.items()
-                },
-            )
+            mapping: dict[str, str | int] = {}
+            for metric, b in blocks.items():
+                mapping[metric] = json.dumps(
+                    {"reason": b.reason, "until": b.until.astimezone(UTC).isoformat()}
+                )
+                # The same instant as a number, for the limiter's script (Lua parses no dates).
+                mapping[f"{metric}{UNTIL_US}"] = int(b.until.timestamp() * 1_000_000)
+            pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
             expires = max(b.until for b in blocks.values()) + STATE_GRACE
             pipe.pexpireat(key, max(expires, now + STATE_GRACE))
         pipe.execute()
@@ -78,11 +86,12 @@ class QuotaStateStore:
     def read(self, tenant_id: uuid.UUID | str) -> dict[str, QuotaBlock]:
         raw = self.client.hgetall(_key(tenant_id))
         out = {}
-        for metric, value in raw.items():
+        for field, value in raw.items():
+            metric = field.decode() if isinstance(field, bytes) else str(field)
+            if metric.endswith(UNTIL_US):
+                continue
             data = json.loads(value)
-            out[metric.decode() if isinstance(metric, bytes) else str(metric)] = QuotaBlock(
-                data["reason"], datetime.fromisoformat(data["until"])
-            )
+            out[metric] = QuotaBlock(data["reason"], datetime.fromisoformat(data["until"]))
         return out
 
 

@@ -5,8 +5,9 @@ GCRA keeps one value per key, the theoretical arrival time (TAT). With a limit o
 per period P the emission interval is T = P / L; a request is admitted when the new TAT lies no
 more than T x C ahead of now, where C = max(1, burst). So C requests may arrive at once, and
 in any window of length P at most L + C are admitted. Time is Redis server time in
-microseconds and T is kept fractional, so a limit that does not divide a minute (7,000/min)
-or one above 60,000/min is exact. The key is written only by `SET key tat PX ttl`, in the
+microseconds and T is fractional, so a limit that does not divide a minute (7,000/min) or one
+above 60,000/min is kept (the stored TAT is rounded up to the microsecond, which errs on the
+side of admitting less, by at most 1 µs per request). The key is written only by `SET key tat PX ttl`, in the
 same atomic script that reads it: no key ever lacks a TTL. It lives under
 `platform:ratelimit:<tenant id>:<endpoint>`, outside the tenant's ACL pattern, so a tenant
 cannot refill its own bucket by deleting it.
@@ -22,6 +23,7 @@ microseconds instead of a timeout; `RateLimiter(client, fail_open=False)` refuse
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -33,24 +35,35 @@ import redis
 
 from tenancy.circuit import UNREACHABLE, CircuitBreaker, CircuitOpenError
 from tenancy.errors import InvalidInputError
-from tenancy.limits import parse_overrides
+from tenancy.limits import LIMIT_KEYS, parse_overrides
 from tenancy.metered import MeteredQuota
 from tenancy.metrics import TenancyMetrics
 from tenancy.plans import Plan
+from tenancy.quota_gate import state_key
 from tenancy.redis_keys import enforcement_key
 
 PERIOD_US = 60_000_000
+#: The key-cache slot of a tenant's quota-gate state (never a valid endpoint: has a ':').
+GATE = ":gate"
 KEY_CACHE_SIZE = 100_000
 
-# KEYS[1] = limiter key, KEYS[2] = metered counter key
-# ARGV = interval_us (0: no rate limit), capacity, cost, quota ('' : none), counter ttl ms
-# Reply: {admitted, remaining, retry_after_us, now_us, refused_by (0 none, 1 rate, 2 quota), used}
+# KEYS[1] = limiter key, KEYS[2] = metered counter key, KEYS[3] = the quota gate's state hash
+# ARGV = interval_us (0: no rate limit), capacity, cost, quota ('' : none), counter ttl ms,
+#        gated metric ('' : none)
+# Reply: {admitted, remaining, retry_after_us, now_us,
+#         refused_by (0 none, 1 rate, 2 quota, 3 blocked), used, block JSON}
 ADMIT = """
 local interval = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if ARGV[6] ~= '' then
+  local blocked_until = tonumber(redis.call('HGET', KEYS[3], ARGV[6] .. ':until_us') or 0)
+  if blocked_until > now then
+    return {0, 0, blocked_until - now, now, 3, -1, redis.call('HGET', KEYS[3], ARGV[6])}
+  end
+end
 local new_tat = nil
 local remaining = -1
 local unspent = -1
@@ -75,7 +88,8 @@ if ARGV[4] ~= '' then
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
 if new_tat then
-  redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+  new_tat = math.ceil(new_tat)
+  redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000))
 end
 return {1, remaining, 0, now, 0, used}
 """
@@ -112,8 +126,10 @@ class Decision:
     retry_after_us: int
     degraded: bool = False  # Redis was unreachable; the decision is the fail mode's
     decided_at_us: int | None = None  # Redis server time of the decision
-    refused_by: str | None = None  # "rate_limit" or "quota"
+    refused_by: str | None = None  # "rate_limit", "quota" or "blocked" (by the pipeline)
     quota_used: int | None = None  # the metered count after this decision
+    block_reason: str | None = None  # for "blocked": the pipeline's reason and its end
+    block_until: datetime | None = None
 
     @property
     def retry_after_ms(self) -> int:
@@ -129,7 +145,7 @@ class Decision:
         return None if self.decided_at_us is None else self.decided_at_us // 1000
 
 
-_REFUSED_BY = {0: None, 1: "rate_limit", 2: "quota"}
+_REFUSED_BY = {0: None, 1: "rate_limit", 2: "quota", 3: "blocked"}
 
 
 class RateLimiter:
@@ -158,7 +174,11 @@ class RateLimiter:
         cache_key = (str(tenant_id), endpoint)
         key = self._keys.get(cache_key)
         if key is None:
-            key = enforcement_key("ratelimit", tenant_id, endpoint)
+            key = (
+                state_key(tenant_id)
+                if endpoint == GATE
+                else enforcement_key("ratelimit", tenant_id, endpoint)
+            )
             if len(self._keys) >= KEY_CACHE_SIZE:
                 self._keys.clear()
             self._keys[cache_key] = key
@@ -175,21 +195,25 @@ class RateLimiter:
         policy: RatePolicy,
         cost: int,
         quota: MeteredQuota | None,
+        gate: str | None,
     ) -> tuple[list[str], list[object]]:
         if cost < 1:
             raise InvalidInputError("cost", cost, "an integer >= 1")
+        if gate is not None and gate not in LIMIT_KEYS:
+            raise InvalidInputError("quota metric", gate, f"one of: {', '.join(LIMIT_KEYS)}")
         rpm = policy.requests_per_minute
         interval = 0.0 if rpm is None else PERIOD_US / rpm
         limiter_key = self._key(tenant_id, endpoint)
         counter = quota.key(tenant_id) if quota else limiter_key  # unused without a quota
+        state = self._key(tenant_id, GATE) if gate else limiter_key  # unused without a gate
         ttl_ms = str(quota.ttl_ms(datetime.now(UTC))) if quota else ""
-        keys = [limiter_key, counter]
-        return keys, [
+        return [limiter_key, counter, state], [
             repr(interval),
             policy.capacity,
             cost,
             "" if quota is None else quota.limit,
             ttl_ms,
+            gate or "",
         ]
 
     def check(
@@ -199,18 +223,22 @@ class RateLimiter:
         policy: RatePolicy,
         cost: int = 1,
         quota: MeteredQuota | None = None,
+        gate: str | None = None,
     ) -> Decision:
+        """Decide one request. `quota`: a hard metered quota to check and count; `gate`: a
+        limit whose pipeline block (the `QuotaGate` state) refuses the request, read in the
+        same round trip."""
         if policy.requests_per_minute == 0:
             return self._record(Decision(False, 0, PERIOD_US, refused_by="rate_limit"), "limited")
-        if policy.requests_per_minute is None and quota is None:
+        if policy.requests_per_minute is None and quota is None and gate is None:
             return Decision(True, -1, 0)
-        keys, args = self._args(tenant_id, endpoint, policy, cost, quota)
+        keys, args = self._args(tenant_id, endpoint, policy, cost, quota, gate)
         try:
             self.breaker.before()
             try:
-                reply = self.client.evalsha(self._sha or self._load(), 2, *keys, *args)  # type: ignore[arg-type]
+                reply = self.client.evalsha(self._sha or self._load(), 3, *keys, *args)  # type: ignore[arg-type]
             except redis.exceptions.NoScriptError:
-                reply = self.client.evalsha(self._load(), 2, *keys, *args)  # type: ignore[arg-type]
+                reply = self.client.evalsha(self._load(), 3, *keys, *args)  # type: ignore[arg-type]
         except CircuitOpenError:
             return self._unreachable()
         except UNREACHABLE:
@@ -233,7 +261,7 @@ class RateLimiter:
             elif policy.requests_per_minute is None and quota is None:
                 out[i] = Decision(True, -1, 0)
             else:
-                todo.append((i, self._args(tenant_id, endpoint, policy, 1, quota)))
+                todo.append((i, self._args(tenant_id, endpoint, policy, 1, quota, None)))
         if todo:
             try:
                 self.breaker.before()
@@ -254,7 +282,7 @@ class RateLimiter:
         for attempt in range(2):
             pipe = self.client.pipeline(transaction=False)
             for keys, args in calls:
-                pipe.evalsha(sha, 2, *keys, *args)  # type: ignore[arg-type]
+                pipe.evalsha(sha, 3, *keys, *args)  # type: ignore[arg-type]
             replies = pipe.execute(raise_on_error=False)
             if attempt == 0 and any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
                 sha = self._load()
@@ -265,8 +293,9 @@ class RateLimiter:
             return replies
         raise AssertionError("unreachable")
 
-    def _decision(self, reply: list[int]) -> Decision:
-        admitted, remaining, retry_us, now_us, refused, used = reply
+    def _decision(self, reply: list[Any]) -> Decision:
+        admitted, remaining, retry_us, now_us, refused, used = reply[:6]
+        block = json.loads(reply[6]) if len(reply) > 6 and reply[6] else None
         decision = Decision(
             bool(admitted),
             int(remaining),
@@ -274,6 +303,8 @@ class RateLimiter:
             decided_at_us=int(now_us),
             refused_by=_REFUSED_BY[int(refused)],
             quota_used=None if int(used) < 0 else int(used),
+            block_reason=block["reason"] if block else None,
+            block_until=datetime.fromisoformat(block["until"]) if block else None,
         )
         outcome = "allowed" if decision.allowed else "limited"
         return self._record(decision, outcome)

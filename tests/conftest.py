@@ -35,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     `make test` documents; tests of production behaviour pass their own environment."""
     os.environ["TENANCY_PROFILE"] = "local"
 
+
 TEMPLATE_DB = "tenancy_template"
 
 

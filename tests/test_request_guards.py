@@ -18,7 +18,7 @@ from tenancy.devstack.redis import RedisServer
 from tenancy.errors import InvalidInputError
 from tenancy.metered import MeteredCounters, MeteredQuota, hard_api_quota
 from tenancy.plans import load_catalog
-from tenancy.quota_gate import QuotaGate
+from tenancy.quota_gate import QuotaBlock, QuotaGate, QuotaStateStore
 from tenancy.ratelimit import RateLimiter, RatePolicy
 from tenancy.registry import create_tenant
 
@@ -193,3 +193,27 @@ def test_the_breaker_closes_when_redis_answers_again(redis_client: redis.Redis) 
     limiter = RateLimiter(redis_client, breaker=breaker)
     decision = limiter.check(TENANT, "/v1/x", RatePolicy(60, 1))
     assert decision.allowed and not decision.degraded and not breaker.open
+
+
+def test_a_pipeline_block_refuses_in_the_same_round_trip_and_counts_nothing(
+    redis_client: redis.Redis,
+) -> None:
+    now = datetime.now(UTC)
+    until = datetime(now.year + 1, 1, 1, tzinfo=UTC)
+    QuotaStateStore(redis_client).replace(
+        TENANT, {"api_calls_per_month": QuotaBlock("1,214 of 1,000 API calls", until)}, now
+    )
+    quota = MeteredQuota.monthly("api_calls_per_month", 1_000, now)
+    limiter = RateLimiter(redis_client)
+    decision = limiter.check(
+        TENANT, "all", RatePolicy(600, 10), quota=quota, gate="api_calls_per_month"
+    )
+    assert not decision.allowed and decision.refused_by == "blocked"
+    assert decision.block_reason == "1,214 of 1,000 API calls" and decision.block_until == until
+    assert MeteredCounters(redis_client).used(TENANT, quota) == 0, "a refusal counts nothing"
+    assert limiter.check(TENANT, "all", RatePolicy(600, 10), gate="agents").allowed
+    assert QuotaGate(redis_client).check(TENANT).reason == "1,214 of 1,000 API calls", (
+        "the gate still reads its state (the numeric field beside it is skipped)"
+    )
+    with pytest.raises(InvalidInputError, match="quota metric is 'api_call'"):
+        limiter.check(TENANT, "all", RatePolicy(600, 10), gate="api_call")

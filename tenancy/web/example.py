@@ -23,7 +23,6 @@ from tenancy.circuit import guard_client
 from tenancy.db.session import Database
 from tenancy.metrics import TenancyMetrics
 from tenancy.plans import PlanCatalog, default_catalog
-from tenancy.quota_gate import QuotaGate
 from tenancy.ratelimit import RateLimiter
 from tenancy.tenant import Tenant
 from tenancy.usage.recorder import UsageRecorder
@@ -79,7 +78,6 @@ def create_app(config: ServiceConfig) -> FastAPI:
         TenancyMiddleware,
         directory=TenantDirectory(db),
         limiter=RateLimiter(client, metrics=metrics),
-        gate=QuotaGate(client),
         catalog=config.catalog or default_catalog(),
         resolver=FirstOf([HeaderResolver(), HostResolver(config.platform_domain)]),
         recorder=UsageRecorder(client),

@@ -7,10 +7,11 @@ Per HTTP request, in order:
    with the reason.
 3. The caller (the user id the authentication layer in front puts in `user_header`) must be
    a member of the tenant: no user -> 401, non-member -> 403.
-4. One Redis script decides the rate limit and, for hard quotas (a plan limit with no overage
-   sold, e.g. the free plan's API calls), checks and counts the monthly counter: 429 with
-   `Retry-After` and the IETF `RateLimit` / `RateLimit-Policy` headers, or 402 naming the
-   limit and when it resets. Blocks the pipeline set (`QuotaGate`) also answer 402.
+4. One Redis script, one round trip, decides: a block the pipeline set (the `QuotaGate`
+   state) -> 402 with its reason; the rate limit -> 429 with `Retry-After` and the IETF
+   `RateLimit` / `RateLimit-Policy` headers; for hard quotas (a plan limit with no overage
+   sold, e.g. the free plan's API calls) the monthly counter, checked and counted -> 402
+   naming the limit and when it resets.
 5. The app runs with `scope["state"]["tenant"]` and `["user_id"]` set; admitted responses
    carry the `RateLimit` headers.
 6. After the response, usage is recorded (route template, never the raw path; method; status)
@@ -38,7 +39,6 @@ from tenancy.errors import InvalidInputError
 from tenancy.metered import hard_api_quota
 from tenancy.metrics import TenancyMetrics
 from tenancy.plans import PlanCatalog
-from tenancy.quota_gate import QuotaGate
 from tenancy.ratelimit import Decision, RateLimiter, RatePolicy
 from tenancy.tenant import Tenant, TenantStatus
 from tenancy.usage.events import api_call
@@ -80,7 +80,6 @@ class TenancyMiddleware:
         *,
         directory: TenantDirectory,
         limiter: RateLimiter,
-        gate: QuotaGate,
         catalog: PlanCatalog,
         resolver: TenantResolver,
         recorder: UsageRecorder | None = None,
@@ -94,7 +93,6 @@ class TenancyMiddleware:
         self.app = app
         self.directory = directory
         self.limiter = limiter
-        self.gate = gate
         self.catalog = catalog
         self.resolver = resolver
         self.recorder = recorder
@@ -173,12 +171,16 @@ class TenancyMiddleware:
         quota = hard_api_quota(plan, tenant.limit_overrides, now)
         route = route_template(self.app, scope)
         bucket = route if self.per_route_limits else TENANT_BUCKET
-        blocked = self.gate.check(tenant.id, "api_calls_per_month", now)
-        if not blocked.allowed:
+        decision = self.limiter.check(
+            tenant.id, bucket, policy, quota=quota, gate="api_calls_per_month"
+        )
+        if decision.refused_by == "blocked":
             return _quota_refusal(
-                blocked.reason or "blocked", "api_calls_per_month", blocked.until, None
+                decision.block_reason or "blocked",
+                "api_calls_per_month",
+                decision.block_until,
+                None,
             )
-        decision = self.limiter.check(tenant.id, bucket, policy, quota=quota)
         if decision.refused_by == "quota" and quota is not None:
             return _quota_refusal(
                 f"{decision.quota_used:,} of {quota.limit:,} API calls this month "

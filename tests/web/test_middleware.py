@@ -18,6 +18,7 @@ from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
 from tenancy.devstack.redis import RedisServer
 from tenancy.metered import MeteredCounters, MeteredQuota
+from tenancy.quota_gate import QuotaBlock, QuotaStateStore
 from tenancy.usage.events import parse_fields
 from tenancy.usage.stream import STREAM_KEY
 from tenancy.web.example import ServiceConfig, create_app
@@ -142,3 +143,19 @@ def test_a_tenant_is_found_by_its_host_name(service: Service) -> None:
         "/agents", headers={"host": "web-pro.example.com", "x-user-id": str(service.owners["pro"])}
     )
     assert by_slug.status_code == by_domain.status_code == 200
+
+
+def test_a_pipeline_block_answers_402_with_its_reason(
+    service: Service, redis_client: redis.Redis
+) -> None:
+    now = datetime.now(UTC)
+    until = datetime(now.year + 1, 1, 1, tzinfo=UTC)
+    QuotaStateStore(redis_client).replace(
+        service.tenants["pro"],
+        {"api_calls_per_month": QuotaBlock("tenant is suspended", until)},
+        now,
+    )
+    blocked = service.get("/agents")
+    assert blocked.status_code == 402  # type: ignore[attr-defined]
+    assert blocked.json()["reason"] == "tenant is suspended"  # type: ignore[attr-defined]
+    assert blocked.json()["resets_at"] == until.isoformat()  # type: ignore[attr-defined]
