@@ -13,7 +13,7 @@ from pipelines.billing.resources import StripeResource
 from pipelines.definitions import ASSETS, BILLING_ASSETS
 from tenancy.devstack.stripe_emulator import StripeEmulator
 from tenancy.usage.events import api_call
-from tests.pipelines.conftest import Pipeline
+from tests.pipelines.conftest import REPLAY_WINDOW, Pipeline
 
 FEB = date(2024, 2, 1)  # a leap February
 MAR = date(2024, 3, 1)
@@ -40,12 +40,16 @@ def materialize(
     partition: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
+    run_config = (
+        {"ops": {"usage_events": {"config": REPLAY_WINDOW}}} if "usage_events" in assets else None
+    )
     return dg.materialize(
         [*ASSETS, *BILLING_ASSETS],
         selection=assets,
         partition_key=partition,
         resources=resources,
         tags=tags,
+        run_config=run_config,
     )
 
 
