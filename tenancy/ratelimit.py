@@ -43,8 +43,6 @@ from tenancy.quota_gate import state_key
 from tenancy.redis_keys import enforcement_key
 
 PERIOD_US = 60_000_000
-#: The key-cache slot of a tenant's quota-gate state (never a valid endpoint: has a ':').
-GATE = ":gate"
 KEY_CACHE_SIZE = 100_000
 
 # KEYS[1] = limiter key, KEYS[2] = metered counter key, KEYS[3] = the quota gate's state hash
@@ -167,6 +165,7 @@ class RateLimiter:
         self.breaker = breaker or CircuitBreaker()
         self._sha: str | None = None
         self._keys: dict[tuple[str, str], str] = {}
+        self._state_keys: dict[str, str] = {}
 
     def _key(self, tenant_id: uuid.UUID | str, endpoint: str) -> str:
         # Validating a key costs about as much as a tenth of the round trip; requests repeat
@@ -174,14 +173,20 @@ class RateLimiter:
         cache_key = (str(tenant_id), endpoint)
         key = self._keys.get(cache_key)
         if key is None:
-            key = (
-                state_key(tenant_id)
-                if endpoint == GATE
-                else enforcement_key("ratelimit", tenant_id, endpoint)
-            )
+            key = enforcement_key("ratelimit", tenant_id, endpoint)
             if len(self._keys) >= KEY_CACHE_SIZE:
                 self._keys.clear()
             self._keys[cache_key] = key
+        return key
+
+    def _state_key(self, tenant_id: uuid.UUID | str) -> str:
+        text = str(tenant_id)
+        key = self._state_keys.get(text)
+        if key is None:
+            key = state_key(tenant_id)
+            if len(self._state_keys) >= KEY_CACHE_SIZE:
+                self._state_keys.clear()
+            self._state_keys[text] = key
         return key
 
     def _load(self) -> str:
@@ -205,7 +210,7 @@ class RateLimiter:
         interval = 0.0 if rpm is None else PERIOD_US / rpm
         limiter_key = self._key(tenant_id, endpoint)
         counter = quota.key(tenant_id) if quota else limiter_key  # unused without a quota
-        state = self._key(tenant_id, GATE) if gate else limiter_key  # unused without a gate
+        state = self._state_key(tenant_id) if gate else limiter_key  # unused without a gate
         ttl_ms = str(quota.ttl_ms(datetime.now(UTC))) if quota else ""
         return [limiter_key, counter, state], [
             repr(interval),
