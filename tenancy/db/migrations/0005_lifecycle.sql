@@ -1,0 +1,167 @@
+-- depends: 0003_isolation_holes
+-- Tenant lifecycle: suspend / reactivate, soft delete / restore, purge (hard delete), legal
+-- hold, and the deletion record that outlives a purge.
+--
+-- The control plane still never sees tenant data: what a transition must do to agents and
+-- documents is done by the SECURITY DEFINER functions below, which act on one tenant only,
+-- and only when the tenant's status allows it.
+
+ALTER TABLE registry.tenants DROP CONSTRAINT tenants_status_check;
+ALTER TABLE registry.tenants ADD CONSTRAINT tenants_status_check
+    CHECK (status IN ('active', 'suspended', 'deleted', 'purged'));
+ALTER TABLE registry.tenants DROP CONSTRAINT tenants_check;
+ALTER TABLE registry.tenants
+    ADD COLUMN suspension_reason text CHECK (length(btrim(suspension_reason)) BETWEEN 1 AND 500),
+    ADD COLUMN legal_hold_reason text CHECK (length(btrim(legal_hold_reason)) BETWEEN 1 AND 500),
+    ADD COLUMN purged_at timestamptz,
+    ADD CONSTRAINT tenants_deleted_at_check
+        CHECK ((status IN ('deleted', 'purged')) = (deleted_at IS NOT NULL)),
+    ADD CONSTRAINT tenants_purged_at_check CHECK ((status = 'purged') = (purged_at IS NOT NULL)),
+    -- A deleted tenant keeps the reason it was suspended for, so a restore returns it there.
+    ADD CONSTRAINT tenants_suspension_check CHECK (
+        (status <> 'suspended' OR suspension_reason IS NOT NULL)
+        AND (status <> 'active' OR suspension_reason IS NULL)),
+    ADD CONSTRAINT tenants_legal_hold_check CHECK (legal_hold = (legal_hold_reason IS NOT NULL));
+
+-- Agents stopped by a suspension, so that reactivation restarts exactly those.
+ALTER TABLE registry.agents ADD COLUMN stopped_by_suspension boolean NOT NULL DEFAULT false;
+
+-- What a purge removed, kept after the tenant's data is gone. No personal data: counts, times,
+-- digests.
+CREATE TABLE registry.tenant_deletions (
+    tenant_id uuid PRIMARY KEY REFERENCES registry.tenants (id),
+    slug text NOT NULL,
+    plan text NOT NULL,
+    deleted_at timestamptz NOT NULL,
+    purged_at timestamptz NOT NULL,
+    actor text NOT NULL,
+    forced boolean NOT NULL,
+    removed jsonb NOT NULL CHECK (jsonb_typeof(removed) = 'object'),
+    export_manifest_sha256 text CHECK (export_manifest_sha256 ~ '^[0-9a-f]{64}$'),
+    audit_head_seq bigint NOT NULL,
+    audit_head_hash bytea NOT NULL
+);
+ALTER TABLE registry.tenant_deletions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE registry.tenant_deletions FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON registry.tenant_deletions FOR SELECT TO tenancy_app
+    USING (tenant_id = registry.current_tenant_id());
+CREATE POLICY platform_all ON registry.tenant_deletions FOR ALL TO tenancy_platform
+    USING (true) WITH CHECK (true);
+-- Append-only: a deletion record is evidence.
+GRANT SELECT, INSERT ON registry.tenant_deletions TO tenancy_platform;
+
+-- The functions below run as the owner, which FORCE'd RLS confines too: these policies let it
+-- reach one tenant at a time, the one the function binds for its transaction.
+CREATE POLICY lifecycle ON registry.agents FOR ALL TO tenancy_owner
+    USING (tenant_id = registry.current_tenant_id())
+    WITH CHECK (tenant_id = registry.current_tenant_id());
+CREATE POLICY lifecycle ON registry.documents FOR ALL TO tenancy_owner
+    USING (tenant_id = registry.current_tenant_id())
+    WITH CHECK (tenant_id = registry.current_tenant_id());
+CREATE POLICY lifecycle ON registry.user_tenants FOR ALL TO tenancy_owner
+    USING (tenant_id = registry.current_tenant_id())
+    WITH CHECK (tenant_id = registry.current_tenant_id());
+CREATE POLICY lifecycle ON registry.tenants FOR SELECT TO tenancy_owner
+    USING (id = registry.current_tenant_id());
+-- Which users still belong to some tenant (a purge removes those it leaves with none).
+CREATE POLICY lifecycle_members ON registry.user_tenants FOR SELECT TO tenancy_owner
+    USING (true);
+-- Users who belong to no tenant any more (the purged tenant was their last).
+CREATE POLICY lifecycle ON registry.users FOR ALL TO tenancy_owner
+    USING (NOT EXISTS (SELECT 1 FROM registry.user_tenants m WHERE m.user_id = users.id))
+    WITH CHECK (false);
+
+-- Stop (p_stop) or restart the tenant's agents; returns how many changed. Suspension stops
+-- every agent not already stopped and marks it; reactivation returns only those to idle.
+CREATE FUNCTION registry.lifecycle_agents(p_tenant uuid, p_stop boolean) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    changed integer;
+BEGIN
+    PERFORM set_config('app.tenant_id', p_tenant::text, true);
+    IF p_stop THEN
+        UPDATE registry.agents SET status = 'stopped', stopped_by_suspension = true
+         WHERE tenant_id = p_tenant AND status <> 'stopped';
+    ELSE
+        UPDATE registry.agents SET status = 'idle', stopped_by_suspension = false
+         WHERE tenant_id = p_tenant AND stopped_by_suspension;
+    END IF;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    PERFORM set_config('app.tenant_id', '', true);
+    RETURN changed;
+END
+$$;
+
+-- Remove a soft-deleted tenant's rows from every tenant table but the audit trail (kept for
+-- its own retention) and the tenant row (kept as the purged tombstone); users left without
+-- any tenant go too. Refuses unless the tenant is deleted and not on legal hold.
+CREATE FUNCTION registry.purge_tenant_rows(p_tenant uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t_status text;
+    t_hold boolean;
+    n_documents bigint;
+    n_agents bigint;
+    n_members bigint;
+    n_users bigint;
+    member_ids uuid[];
+BEGIN
+    PERFORM set_config('app.tenant_id', p_tenant::text, true);
+    SELECT status, legal_hold INTO t_status, t_hold FROM registry.tenants WHERE id = p_tenant;
+    IF t_status IS DISTINCT FROM 'deleted' OR t_hold THEN
+        RAISE EXCEPTION 'tenant % is % and %; expected deleted and not on legal hold',
+            p_tenant, coalesce(t_status, 'missing'),
+            CASE WHEN t_hold THEN 'on legal hold' ELSE 'not on legal hold' END
+            USING ERRCODE = 'check_violation';
+    END IF;
+    DELETE FROM registry.documents WHERE tenant_id = p_tenant;
+    GET DIAGNOSTICS n_documents = ROW_COUNT;
+    DELETE FROM registry.agents WHERE tenant_id = p_tenant;
+    GET DIAGNOSTICS n_agents = ROW_COUNT;
+    WITH gone AS (DELETE FROM registry.user_tenants WHERE tenant_id = p_tenant RETURNING user_id)
+    SELECT coalesce(array_agg(user_id), '{}') INTO member_ids FROM gone;
+    n_members := cardinality(member_ids);
+    DELETE FROM registry.users WHERE id = ANY (member_ids);
+    GET DIAGNOSTICS n_users = ROW_COUNT;
+    PERFORM set_config('app.tenant_id', '', true);
+    RETURN jsonb_build_object('documents', n_documents, 'agents', n_agents,
+                              'memberships', n_members, 'users', n_users);
+END
+$$;
+
+REVOKE ALL ON FUNCTION registry.lifecycle_agents(uuid, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION registry.purge_tenant_rows(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION registry.lifecycle_agents(uuid, boolean) TO tenancy_platform;
+GRANT EXECUTE ON FUNCTION registry.purge_tenant_rows(uuid) TO tenancy_platform;
+
+-- Messages to tenant owners, written in the transaction of the state change they announce
+-- and delivered afterwards by `tenancy notifications send`. A row is claimed for a while
+-- (`claimed_until`) by one sender; it is `sent` once the mail server accepted it, `failed`
+-- when the server refused it for good, and retried with backoff otherwise.
+CREATE TABLE registry.notification_outbox (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id uuid NOT NULL REFERENCES registry.tenants (id),
+    kind text NOT NULL CHECK (kind IN ('suspended', 'reactivated', 'deleted', 'restored',
+                                       'export_ready', 'purged')),
+    recipient text NOT NULL CHECK (recipient = lower(recipient)),
+    subject text NOT NULL,
+    body text NOT NULL,
+    message_id text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL,
+    state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at timestamptz NOT NULL,
+    claimed_until timestamptz,
+    sent_at timestamptz,
+    last_error text,
+    CHECK ((state = 'sent') = (sent_at IS NOT NULL))
+);
+CREATE INDEX notification_outbox_due_idx ON registry.notification_outbox (next_attempt_at)
+    WHERE state = 'pending';
+ALTER TABLE registry.notification_outbox ENABLE ROW LEVEL SECURITY;
+ALTER TABLE registry.notification_outbox FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON registry.notification_outbox FOR SELECT TO tenancy_app
+    USING (tenant_id = registry.current_tenant_id());
+CREATE POLICY platform_all ON registry.notification_outbox FOR ALL TO tenancy_platform
+    USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE ON registry.notification_outbox TO tenancy_platform;
