@@ -152,6 +152,7 @@ CREATE TABLE registry.notification_outbox (
     attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     next_attempt_at timestamptz NOT NULL,
     claimed_until timestamptz,
+    claim_token uuid,
     sent_at timestamptz,
     last_error text,
     CHECK ((state = 'sent') = (sent_at IS NOT NULL))
