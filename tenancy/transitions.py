@@ -113,13 +113,17 @@ def _deletion_record(
     actor: str,
     plan: TransitionPlan,
     removed: dict[str, int],
-    export_digest: str | None,
 ) -> None:
     head = conn.execute(
         "SELECT seq, hash FROM registry.audit_log WHERE tenant_id = %s ORDER BY seq DESC LIMIT 1",
         (tenant.id,),
     ).fetchone()
     assert head is not None  # the purge's own entry at least
+    export = conn.execute(
+        "SELECT details->>'manifest_sha256' AS sha FROM registry.audit_log WHERE tenant_id = %s "
+        "AND action = 'tenant.export' ORDER BY seq DESC LIMIT 1",
+        (tenant.id,),
+    ).fetchone()
     conn.execute(
         "INSERT INTO registry.tenant_deletions (tenant_id, slug, plan, deleted_at, purged_at, "
         "actor, forced, removed, export_manifest_sha256, audit_head_seq, audit_head_hash) "
@@ -133,7 +137,7 @@ def _deletion_record(
             actor,
             bool(plan.details.get("forced")),
             json.dumps(removed),
-            export_digest,
+            None if export is None else export["sha"],
             head["seq"],
             head["hash"],
         ),
@@ -152,7 +156,6 @@ def apply_transition(
     dry_run: bool = False,
     now: datetime | None = None,
     catalog: PlanCatalog | None = None,
-    export_digest: str | None = None,
 ) -> TransitionResult:
     """Check and apply one transition in one transaction with its audit entry.
 
@@ -199,7 +202,7 @@ def apply_transition(
             conn, tenant.id, actor, f"tenant.{transition}", target, {**planned.details, **effects}
         )
         if transition is Transition.PURGE:
-            _deletion_record(conn, after, actor, planned, effects["removed"], export_digest)
+            _deletion_record(conn, after, actor, planned, effects["removed"])
     return TransitionResult(after, planned, dry_run=False, audit_seq=seq, effects=effects)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -299,14 +300,22 @@ def test_suspension_reaches_the_request_path_and_redis_user_at_once(
     assert redis_acl.get_user(redis_client, name) is None
 
 
-def test_every_transition_publishes_its_status(
+@pytest.fixture
+def lifecycle_env(
     cli_env: RegistryUrls,
-    db: Database,
-    redis_client: redis.Redis,
     redis_server: RedisServer,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> Path:
+    """The `tenancy` command on this test's registry and Redis, with storage under tmp_path."""
     monkeypatch.setenv("TENANCY_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("TENANCY_RUN_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_every_transition_publishes_its_status(
+    lifecycle_env: Path, db: Database, redis_client: redis.Redis
+) -> None:
     acme = make_tenant(db, "acme").tenant
     store = TenantStatusStore(redis_client)
     runner = CliRunner()
@@ -334,10 +343,7 @@ def test_every_transition_publishes_its_status(
         assert store.get(acme.id) == expected, args
 
 
-def test_cli_confirmation_dry_run_and_errors(
-    cli_env: RegistryUrls, db: Database, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TENANCY_REDIS_URL", redis_server.url)
+def test_cli_confirmation_dry_run_and_errors(lifecycle_env: Path, db: Database) -> None:
     make_tenant(db, "acme")
     runner = CliRunner()
     refused = runner.invoke(app, ["tenants", "delete", "acme", "--reason", "x"], input="acne\n")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import redis
 import typer
 
 from tenancy.cli.context import JsonOption, console, err_console, open_database, print_json
+from tenancy.cli.exports import WarehouseOption, print_export, run_export
 from tenancy.devstack.stack import LocalStack
 from tenancy.lifecycle import DESTRUCTIVE, Outcome, Transition
 from tenancy.lifecycle_runtime import apply_runtime_state
@@ -41,8 +43,9 @@ def run(
     as_json: bool,
     dry_run: bool = False,
     yes: bool = False,
+    hold_output: bool = False,
     **options: Any,
-) -> TransitionResult:
+) -> tuple[TransitionResult, dict[str, Any]]:
     """Check, confirm, apply, then bring Redis in line with the registry; print the outcome."""
     with open_database() as db:
         if transition in DESTRUCTIVE and not (dry_run or yes):
@@ -55,11 +58,11 @@ def run(
             data["runtime"] = apply_runtime_state(client, result.tenant).to_json()
         finally:
             client.close()
-    if as_json:
+    if as_json and not hold_output:
         print_json(data)
-    else:
+    elif not as_json:
         _print(result, data.get("runtime"))
-    return result
+    return result, data
 
 
 def _print(result: TransitionResult, runtime: dict[str, Any] | None) -> None:
@@ -117,10 +120,38 @@ def register(app: typer.Typer) -> None:
         reason: str = typer.Option(..., help="Why (shown to the owners and in the audit trail)."),
         dry_run: bool = DryRunOption,
         yes: bool = YesOption,
+        warehouse: Path | None = WarehouseOption,
         as_json: bool = JsonOption,
     ) -> None:
-        """Soft delete: like a suspension, restorable for 30 days, then due for purge."""
-        run(key, Transition.DELETE, as_json=as_json, dry_run=dry_run, yes=yes, reason=reason)
+        """Soft delete: like a suspension, restorable for 30 days, then due for purge. An export
+        of the tenant is made at once, and its owners are told where."""
+        result, data = run(
+            key,
+            Transition.DELETE,
+            as_json=as_json,
+            dry_run=dry_run,
+            yes=yes,
+            reason=reason,
+            hold_output=True,
+        )
+        if not result.applied:
+            if as_json:
+                print_json(data)
+            return
+        try:
+            exported = run_export(str(result.tenant.id), warehouse)
+        except Exception as exc:
+            err_console.print(
+                f"[red]error:[/red] {result.tenant.slug} is deleted, but its export failed: {exc}; "
+                f"run `tenancy tenants export {result.tenant.slug}`",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from exc
+        if as_json:
+            print_json({**data, "export": exported.to_json()})
+        else:
+            print_export(exported, as_json=False)
 
     @app.command()
     def restore(
