@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,11 @@ from tenancy.cli.exports import WarehouseOption, print_export, run_export
 from tenancy.devstack.stack import LocalStack
 from tenancy.lifecycle import DESTRUCTIVE, Outcome, Transition
 from tenancy.lifecycle_runtime import apply_runtime_state
+from tenancy.object_store import object_store_from_env
+from tenancy.purge import PurgeTargets, finish_purge
 from tenancy.registry import get_tenant, list_tenants
 from tenancy.settings import Settings
+from tenancy.tenant import TenantStatus
 from tenancy.transitions import TransitionResult, apply_transition
 
 KeyArgument = typer.Argument(..., help="Tenant id or slug.")
@@ -27,6 +32,22 @@ def redis_client(settings: Settings | None = None) -> redis.Redis:
     settings = settings or Settings.from_env()
     url = settings.redis_url or LocalStack(settings.run_dir).up().redis_url
     return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
+
+
+def purge_targets(warehouse: Path | None) -> PurgeTargets:
+    """Storage, Redis, warehouse and (with TENANCY_KMS=aws) KMS, as configured."""
+    settings = Settings.from_env()
+    kms = None
+    if os.environ.get("TENANCY_KMS") == "aws":
+        import boto3
+
+        kms = boto3.client("kms")
+    return PurgeTargets(
+        store=object_store_from_env(settings.run_dir),
+        redis=redis_client(settings),
+        warehouse=warehouse or settings.run_dir / "usage.duckdb",
+        kms=kms,
+    )
 
 
 def _confirm(slug: str, transition: Transition) -> None:
@@ -178,10 +199,44 @@ def register(app: typer.Typer) -> None:
         ),
         dry_run: bool = DryRunOption,
         yes: bool = YesOption,
+        warehouse: Path | None = WarehouseOption,
         as_json: bool = JsonOption,
     ) -> None:
-        """Hard delete a soft-deleted tenant's data; under legal hold, record the block instead."""
-        run(key, Transition.PURGE, as_json=as_json, dry_run=dry_run, yes=yes, force=force)
+        """Hard delete a soft-deleted tenant: rows, then its KMS key disabled and scheduled for
+        deletion, objects, Redis keys and warehouse rows. Under legal hold, record the block
+        instead. Run again on a purged tenant to finish steps an interruption left."""
+        with open_database() as db:
+            tenant = get_tenant(db, key)
+        data: dict[str, Any] = {}
+        if tenant.status is not TenantStatus.PURGED or dry_run:
+            result, data = run(
+                key,
+                Transition.PURGE,
+                as_json=as_json,
+                dry_run=dry_run,
+                yes=yes,
+                force=force,
+                hold_output=True,
+            )
+            if not result.applied:
+                if as_json:
+                    print_json(data)
+                return
+            tenant = result.tenant
+        targets = purge_targets(warehouse)
+        try:
+            with open_database() as db:
+                steps = finish_purge(db, tenant, targets)
+        finally:
+            targets.redis.close()
+        if as_json:
+            print_json({**data, "tenant": tenant.to_json(), "steps": steps})
+            return
+        for step, record in steps.items():
+            console.print(
+                f"  {step}: {json.dumps(record['detail'])}", highlight=False, soft_wrap=True
+            )
+        console.print(f"{tenant.slug}: purge complete", highlight=False)
 
     @app.command()
     def hold(

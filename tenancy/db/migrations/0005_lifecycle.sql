@@ -166,3 +166,23 @@ CREATE POLICY tenant_rows ON registry.notification_outbox FOR SELECT TO tenancy_
 CREATE POLICY platform_all ON registry.notification_outbox FOR ALL TO tenancy_platform
     USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE ON registry.notification_outbox TO tenancy_platform;
+
+-- The ledger of a purge's steps outside the database (key, storage, Redis, warehouse), keyed
+-- by (tenant, step): `started_at` is written before a step runs and `finished_at` after, so an
+-- interrupted purge resumes where it stopped and every step is on record.
+CREATE TABLE registry.deletion_steps (
+    tenant_id uuid NOT NULL REFERENCES registry.tenants (id),
+    step text NOT NULL CHECK (step IN ('kms_disable', 'kms_schedule_deletion', 'storage',
+                                       'redis', 'warehouse')),
+    started_at timestamptz NOT NULL,
+    finished_at timestamptz,
+    detail jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(detail) = 'object'),
+    PRIMARY KEY (tenant_id, step)
+);
+ALTER TABLE registry.deletion_steps ENABLE ROW LEVEL SECURITY;
+ALTER TABLE registry.deletion_steps FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON registry.deletion_steps FOR SELECT TO tenancy_app
+    USING (tenant_id = registry.current_tenant_id());
+CREATE POLICY platform_all ON registry.deletion_steps FOR ALL TO tenancy_platform
+    USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE ON registry.deletion_steps TO tenancy_platform;
