@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ def tenant_prefix(tenant_id: uuid.UUID | str) -> str:
 
 class ObjectStore(Protocol):
     def keys(self, prefix: str) -> Iterator[str]: ...
+    def entries(self, prefix: str) -> Iterator[tuple[str, datetime]]: ...
     def get(self, key: str) -> bytes: ...
     def put(self, key: str, data: bytes) -> None: ...
     def delete(self, keys: list[str]) -> None: ...
@@ -54,6 +56,12 @@ class LocalObjectStore:
             if path.is_file():
                 yield path.relative_to(self.root).as_posix()
 
+    def entries(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        """Keys with their last modification time (UTC)."""
+        for key in self.keys(prefix):
+            mtime = (self.root / key).stat().st_mtime
+            yield key, datetime.fromtimestamp(mtime, UTC)
+
     def get(self, key: str) -> bytes:
         return (self.root / _check_key(key)).read_bytes()
 
@@ -80,12 +88,16 @@ class S3ObjectStore:
         self.bucket = bucket
 
     def keys(self, prefix: str) -> Iterator[str]:
+        for key, _ in self.entries(prefix):
+            yield key
+
+    def entries(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         pages = self._client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=_check_key(prefix)
         )
         for page in pages:
             for item in page.get("Contents", []):
-                yield str(item["Key"])
+                yield str(item["Key"]), item["LastModified"].astimezone(UTC)
 
     def get(self, key: str) -> bytes:
         body = self._client.get_object(Bucket=self.bucket, Key=_check_key(key))["Body"]

@@ -186,3 +186,145 @@ CREATE POLICY tenant_rows ON registry.deletion_steps FOR SELECT TO tenancy_app
 CREATE POLICY platform_all ON registry.deletion_steps FOR ALL TO tenancy_platform
     USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE ON registry.deletion_steps TO tenancy_platform;
+
+-- Retention. The audit trail is swept oldest first: the entries removed leave a checkpoint,
+-- the (seq, hash) the remaining chain starts from, so `tenancy audit verify` still walks an
+-- unbroken chain; new entries link to it when none is left.
+CREATE TABLE registry.audit_checkpoints (
+    tenant_id uuid PRIMARY KEY REFERENCES registry.tenants (id),
+    seq bigint NOT NULL CHECK (seq > 0),
+    hash bytea NOT NULL,
+    swept_at timestamptz NOT NULL
+);
+ALTER TABLE registry.audit_checkpoints ENABLE ROW LEVEL SECURITY;
+ALTER TABLE registry.audit_checkpoints FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON registry.audit_checkpoints FOR SELECT TO tenancy_app
+    USING (tenant_id = registry.current_tenant_id());
+CREATE POLICY platform_read ON registry.audit_checkpoints FOR SELECT TO tenancy_platform
+    USING (true);
+CREATE POLICY lifecycle ON registry.audit_checkpoints FOR ALL TO tenancy_owner
+    USING (tenant_id = registry.current_tenant_id())
+    WITH CHECK (tenant_id = registry.current_tenant_id());
+GRANT SELECT ON registry.audit_checkpoints TO tenancy_app, tenancy_platform;
+CREATE POLICY lifecycle ON registry.audit_log FOR ALL TO tenancy_owner
+    USING (tenant_id = registry.current_tenant_id())
+    WITH CHECK (tenant_id = registry.current_tenant_id());
+
+CREATE OR REPLACE FUNCTION registry.audit_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    last_seq bigint;
+    last_hash bytea;
+BEGIN
+    -- Serialize appenders of one tenant so two concurrent inserts cannot link to the same
+    -- predecessor; the primary key on (tenant_id, seq) backs this up under any isolation level.
+    PERFORM pg_advisory_xact_lock(hashtextextended('registry.audit_log:' || NEW.tenant_id::text, 0));
+    SELECT seq, hash INTO last_seq, last_hash
+      FROM registry.audit_log WHERE tenant_id = NEW.tenant_id ORDER BY seq DESC LIMIT 1;
+    IF last_seq IS NULL THEN  -- every entry swept: continue from the checkpoint
+        SELECT seq, hash INTO last_seq, last_hash
+          FROM registry.audit_checkpoints WHERE tenant_id = NEW.tenant_id;
+    END IF;
+    NEW.seq := coalesce(last_seq, 0) + 1;
+    NEW.prev_hash := coalesce(last_hash, '\x'::bytea);
+    NEW.created_at := clock_timestamp();
+    NEW.hash_version := 2;
+    NEW.hash := registry.audit_entry_hash_v2(NEW.tenant_id, NEW.seq, NEW.actor, NEW.action,
+                                             NEW.target, NEW.details, NEW.created_at,
+                                             NEW.prev_hash);
+    RETURN NEW;
+END
+$$;
+
+-- Sweep one tenant's audit entries older than p_before (at most p_batch of them, never past
+-- p_max_seq, the newest anchored entry, so the checkpoint is always vouched for by an
+-- anchor). p_dry_run counts only. Refuses a tenant on legal hold.
+CREATE FUNCTION registry.sweep_audit(
+    p_tenant uuid, p_before timestamptz, p_max_seq bigint, p_batch integer, p_dry_run boolean,
+    OUT deleted bigint, OUT newest timestamptz
+) LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    first_seq bigint;
+    cut bigint;
+    cut_hash bytea;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('registry.audit_log:' || p_tenant::text, 0));
+    PERFORM set_config('app.tenant_id', p_tenant::text, true);
+    IF (SELECT legal_hold FROM registry.tenants WHERE id = p_tenant) THEN
+        RAISE EXCEPTION 'tenant % is on legal hold; expected a tenant not on hold', p_tenant
+            USING ERRCODE = 'check_violation';
+    END IF;
+    SELECT min(seq) INTO first_seq FROM registry.audit_log WHERE tenant_id = p_tenant;
+    SELECT seq, hash, created_at INTO cut, cut_hash, newest FROM registry.audit_log
+     WHERE tenant_id = p_tenant AND created_at < p_before AND seq <= p_max_seq
+       AND seq < first_seq + p_batch
+     ORDER BY seq DESC LIMIT 1;
+    IF cut IS NULL THEN
+        deleted := 0;
+    ELSIF p_dry_run THEN
+        deleted := cut - first_seq + 1;
+    ELSE
+        DELETE FROM registry.audit_log WHERE tenant_id = p_tenant AND seq <= cut;
+        GET DIAGNOSTICS deleted = ROW_COUNT;
+        INSERT INTO registry.audit_checkpoints (tenant_id, seq, hash, swept_at)
+        VALUES (p_tenant, cut, cut_hash, now())
+        ON CONFLICT (tenant_id) DO UPDATE
+            SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, swept_at = EXCLUDED.swept_at;
+    END IF;
+    PERFORM set_config('app.tenant_id', '', true);
+END
+$$;
+
+-- Sweep one tenant's documents created before p_before, oldest first, at most p_batch;
+-- returns the object keys of the rows removed (their objects go next) and their times.
+CREATE FUNCTION registry.sweep_documents(
+    p_tenant uuid, p_before timestamptz, p_batch integer, p_dry_run boolean
+) RETURNS TABLE (object_key text, created_at timestamptz)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM set_config('app.tenant_id', p_tenant::text, true);
+    IF (SELECT legal_hold FROM registry.tenants WHERE id = p_tenant) THEN
+        RAISE EXCEPTION 'tenant % is on legal hold; expected a tenant not on hold', p_tenant
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF p_dry_run THEN
+        RETURN QUERY SELECT d.object_key, d.created_at FROM registry.documents d
+         WHERE d.tenant_id = p_tenant AND d.created_at < p_before;
+    ELSE
+        RETURN QUERY DELETE FROM registry.documents d WHERE d.id IN (
+            SELECT x.id FROM registry.documents x
+             WHERE x.tenant_id = p_tenant AND x.created_at < p_before
+             ORDER BY x.created_at LIMIT p_batch)
+        RETURNING d.object_key, d.created_at;
+    END IF;
+    PERFORM set_config('app.tenant_id', '', true);
+END
+$$;
+
+-- What each sweep deleted (or was kept from deleting), per run, tenant, category and target.
+CREATE TABLE registry.retention_runs (
+    run_id text NOT NULL,
+    tenant_id uuid NOT NULL REFERENCES registry.tenants (id),
+    category text NOT NULL,
+    target text NOT NULL,
+    outcome text NOT NULL CHECK (outcome IN ('deleted', 'blocked_by_hold')),
+    cutoff timestamptz,
+    deleted bigint NOT NULL DEFAULT 0 CHECK (deleted >= 0),
+    newest_deleted timestamptz,
+    recorded_at timestamptz NOT NULL,
+    PRIMARY KEY (run_id, tenant_id, category, target),
+    CHECK (newest_deleted IS NULL OR newest_deleted < cutoff)
+);
+ALTER TABLE registry.retention_runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE registry.retention_runs FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON registry.retention_runs FOR SELECT TO tenancy_app
+    USING (tenant_id = registry.current_tenant_id());
+CREATE POLICY platform_all ON registry.retention_runs FOR ALL TO tenancy_platform
+    USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE ON registry.retention_runs TO tenancy_platform;
+
+REVOKE ALL ON FUNCTION registry.sweep_audit(uuid, timestamptz, bigint, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION registry.sweep_documents(uuid, timestamptz, integer, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION registry.sweep_audit(uuid, timestamptz, bigint, integer, boolean)
+    TO tenancy_platform;
+GRANT EXECUTE ON FUNCTION registry.sweep_documents(uuid, timestamptz, integer, boolean)
+    TO tenancy_platform;
