@@ -10,6 +10,9 @@ from pipelines.quotas.schedules import (
     quota_enforcement_schedule,
 )
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
+from pipelines.retention.assets import retention_sweep
+from pipelines.retention.resources import RetentionTargets
+from pipelines.retention.schedules import retention_sweep_job, retention_sweep_schedule
 from pipelines.usage.assets import daily_tenant_usage, monthly_tenant_usage, usage_events
 from pipelines.usage.resources import StorageMeasurer
 from pipelines.usage.schedules import (
@@ -20,16 +23,23 @@ from pipelines.usage.schedules import (
 )
 from pipelines.usage.sensors import late_usage_sensor
 
-ASSETS = [usage_events, daily_tenant_usage, monthly_tenant_usage, tenant_quota_status]
+ASSETS = [
+    usage_events,
+    daily_tenant_usage,
+    monthly_tenant_usage,
+    tenant_quota_status,
+    retention_sweep,
+]
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[ingest_job, daily_rollup_job, quota_enforcement_job],
+    jobs=[ingest_job, daily_rollup_job, quota_enforcement_job, retention_sweep_job],
     schedules=[
         ingest_schedule,
         daily_rollup_schedule,
         quota_enforcement_schedule,
         monthly_rollup_schedule,
+        retention_sweep_schedule,
     ],
     sensors=[late_usage_sensor],
     resources={
@@ -38,5 +48,6 @@ defs = dg.Definitions(
         "redis": RedisResource(),
         "storage": StorageMeasurer(),
         "outputs": QuotaOutputs(),
+        "retention": RetentionTargets(),
     },
 )

@@ -17,6 +17,7 @@ import redis
 from pipelines.definitions import ASSETS
 from pipelines.quotas.resources import QuotaOutputs
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
+from pipelines.retention.resources import RetentionTargets
 from pipelines.usage.resources import StorageMeasurer
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
@@ -91,6 +92,7 @@ def pipeline(
         "redis": RedisResource(url=redis_server.url),
         "storage": StorageMeasurer(root=str(tmp_path / "objects")),
         "outputs": QuotaOutputs(textfile=str(tmp_path / "metrics" / "usage.prom")),
+        "retention": RetentionTargets(root=str(tmp_path / "objects")),
     }
     yield Pipeline(
         resources,

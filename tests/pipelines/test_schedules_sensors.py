@@ -69,6 +69,7 @@ def test_definitions_list_every_schedule_and_sensor() -> None:
         "daily_rollup_schedule",
         "quota_enforcement_schedule",
         "monthly_rollup_schedule",
+        "retention_sweep_schedule",
     }
     assert {s.name for s in defs.sensors or []} == {"late_usage_sensor"}
 

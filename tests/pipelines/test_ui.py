@@ -30,6 +30,7 @@ SCHEDULES = (
     "daily_rollup_schedule",
     "quota_enforcement_schedule",
     "monthly_rollup_schedule",
+    "retention_sweep_schedule",
 )
 
 
@@ -165,10 +166,11 @@ def test_schedules_sensor_and_checks_are_loaded(webserver: str) -> None:
     assert {s["name"] for s in repo["schedules"]} == set(SCHEDULES)
     assert all(s["executionTimezone"] == "UTC" for s in repo["schedules"])
     assert [s["name"] for s in repo["sensors"]] == ["late_usage_sensor"]
-    assert {n["assetKey"]["path"][0] for n in repo["assetNodes"]} == set(ASSETS)
+    assert {n["assetKey"]["path"][0] for n in repo["assetNodes"]} == {*ASSETS, "retention_sweep"}
     checks = {
         c["name"] for n in repo["assetNodes"] for c in n["assetChecksOrError"].get("checks", [])
     }
     assert (
         "daily_tenant_usage_totals_reconcile" in checks and "usage_events_quarantine_rate" in checks
     )
+    assert "retention_sweep_holds_untouched" in checks

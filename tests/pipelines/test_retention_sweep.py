@@ -1,0 +1,111 @@
+"""The daily `retention_sweep` asset, its checks and its schedule, on a real registry."""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from pipelines.definitions import defs
+from pipelines.resources import RegistryResource, UsageWarehouse
+from pipelines.retention.assets import retention_sweep
+from pipelines.retention.resources import RetentionTargets
+from pipelines.retention.schedules import retention_sweep_schedule
+from tenancy.db.bootstrap import RegistryUrls
+from tenancy.db.session import Database
+from tenancy.lifecycle import Transition
+from tenancy.transitions import apply_transition
+from tests.db.factories import make_document, make_tenant
+
+DAY = (datetime.now(UTC) - timedelta(days=1)).date()
+END = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def materialize(registry: RegistryUrls, tmp_path: Path) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [retention_sweep],
+        partition_key=DAY.isoformat(),
+        resources={
+            "registry": RegistryResource(
+                app_database_url=registry.app, platform_database_url=registry.platform
+            ),
+            "warehouse_db": UsageWarehouse(database=str(tmp_path / "usage.duckdb")),
+            "retention": RetentionTargets(root=str(tmp_path / "objects")),
+        },
+    )
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def test_retention_sweep_by_status_with_checks(
+    registry: RegistryUrls,
+    db: Database,
+    superuser: psycopg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TENANCY_AUDIT_ANCHOR_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("TENANCY_AUDIT_ANCHOR_STORE", str(tmp_path / "anchors"))
+    acme = make_tenant(db, "acme").tenant
+    globex = make_tenant(db, "globex").tenant
+    for t in (acme, globex):
+        for name, age in (("old", timedelta(days=366)), ("new", timedelta(days=10))):
+            doc = make_document(db, t.id, name)
+            superuser.execute(
+                "UPDATE registry.documents SET created_at = %s WHERE id = %s", (END - age, doc)
+            )
+    apply_transition(db, "acme", Transition.SUSPEND, reason="unpaid", now=END - timedelta(days=400))
+    apply_transition(
+        db, "globex", Transition.SUSPEND, reason="unpaid", now=END - timedelta(days=400)
+    )
+    apply_transition(db, "globex", Transition.HOLD, reason="case 3")
+    make_tenant(db, "initech")
+    apply_transition(db, "initech", Transition.DELETE, reason="closing")
+    apply_transition(db, "initech", Transition.PURGE, force=True)
+
+    result = materialize(registry, tmp_path)
+    assert result.success
+    assert checks(result) == {
+        "retention_sweep_nothing_young_deleted": True,
+        "retention_sweep_holds_untouched": True,
+        "retention_sweep_purged_have_records": True,
+    }
+    metadata = result.asset_materializations_for_node("retention_sweep")[0].metadata
+    assert metadata["tenants_on_hold"].value == ["globex"]
+    assert metadata["deleted"].value == {
+        "logs": 0,
+        "audit_trails": 0,
+        "user_data": 1,
+        "agent_executions": 0,
+    }
+    names = superuser.execute(
+        "SELECT t.slug, d.name FROM registry.documents d JOIN registry.tenants t "
+        "ON t.id = d.tenant_id ORDER BY 1, 2"
+    ).fetchall()
+    assert names == [("acme", "new"), ("globex", "new"), ("globex", "old")]
+
+    # A purged tenant without its deletion record fails the check (and is named).
+    superuser.execute(
+        "UPDATE registry.tenants SET status = 'purged', deleted_at = now(), purged_at = now(), "
+        "suspension_reason = NULL WHERE id = %s",
+        (acme.id,),
+    )
+    again = materialize(registry, tmp_path)
+    assert checks(again)["retention_sweep_purged_have_records"] is False
+
+
+def test_retention_schedule_sweeps_the_day_that_ended() -> None:
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 3, 1, 2, tzinfo=UTC)
+    )
+    request = retention_sweep_schedule(context)
+    assert isinstance(request, dg.RunRequest)
+    assert (request.partition_key, request.run_key) == ("2026-02-28", "retention-2026-02-28")
+    assert defs.resolve_job_def("retention_sweep_job").name == "retention_sweep_job"
