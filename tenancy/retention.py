@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -162,6 +162,58 @@ class Sweeper:
             conn.execute("COMMIT")
         return int(count), newest.replace(tzinfo=UTC) if newest is not None else None
 
+    def _executions(
+        self, tenant: Tenant, cutoff: datetime, dry: bool
+    ) -> tuple[int, datetime | None]:
+        total, newest = 0, _Latest()
+        while True:
+            with self.db.platform() as conn:
+                row = conn.execute(
+                    "SELECT deleted, newest FROM registry.sweep_executions(%s, %s, %s, %s)",
+                    (tenant.id, cutoff, self.batch, dry),
+                ).fetchone()
+            assert row is not None
+            n = int(str(row["deleted"]))
+            total += n
+            newest.see(row["newest"])
+            if dry or n < self.batch:
+                return total, newest.value
+
+    def drop_expired_months(
+        self, tenants: list[Tenant], now: datetime, dry: bool
+    ) -> dict[uuid.UUID, tuple[int, datetime | None]]:
+        """Drop each month of agent executions that every tenant with rows in it no longer
+        needs (past its cutoff, not on hold); returns what each tenant lost that way."""
+        by_id = {t.id: t for t in tenants}
+        with self.db.platform() as conn:
+            rows = conn.execute("SELECT * FROM registry.execution_partitions()").fetchall()
+            conn.execute("SELECT registry.ensure_execution_month(%s)", (now,))
+            conn.execute("SELECT registry.ensure_execution_month(%s)", (now + timedelta(days=31),))
+        months: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            months.setdefault(str(r["name"]), []).append(r)
+        dropped: dict[uuid.UUID, tuple[int, datetime | None]] = {}
+        for name, holders in months.items():
+            hi = holders[0]["hi"]
+            assert isinstance(hi, datetime)
+            present = [h for h in holders if h["tenant_id"] is not None]
+            if not present and hi > now:
+                continue  # the month in progress or ahead, empty so far
+            expired = all(
+                (d := decide(by_id[h["tenant_id"]], "agent_executions", self.policy, now)).cutoff
+                is not None
+                and d.cutoff >= hi
+                for h in present
+            )
+            if not expired:
+                continue
+            if not dry:
+                with self.db.platform() as conn:
+                    conn.execute("SELECT registry.drop_execution_month(%s)", (name,))
+            for h in present:
+                dropped[h["tenant_id"]] = (int(h["rows"]), h["newest"])
+        return dropped
+
     def _target(
         self, tenant: Tenant, target: Target, cutoff: datetime, dry: bool
     ) -> tuple[int, datetime | None]:
@@ -171,12 +223,16 @@ class Sweeper:
             return self._warehouse(tenant, target, cutoff, dry)
         if target.table == "audit_log":
             return self._audit(tenant, cutoff, dry)
+        if target.table == "agent_executions":
+            return self._executions(tenant, cutoff, dry)
         return self._documents(tenant, cutoff, dry)
 
     def sweep(self, now: datetime, run_id: str, dry_run: bool = False) -> list[SweepRow]:
         """Sweep every tenant (or, dry, count); record and audit what was done per tenant."""
         rows: list[SweepRow] = []
-        for tenant in list_tenants(self.db):
+        tenants = list_tenants(self.db)
+        dropped = self.drop_expired_months(tenants, now, dry_run)
+        for tenant in tenants:
             mine: list[SweepRow] = []
             for category, targets in self.policy.targets.items():
                 decision = decide(tenant, category, self.policy, now)
@@ -194,6 +250,10 @@ class Sweeper:
                         mine.append(base)
                         continue
                     count, newest = self._target(tenant, target, decision.cutoff, dry_run)
+                    if target.table == "agent_executions" and tenant.id in dropped and not dry_run:
+                        more, latest = dropped[tenant.id]  # whole months dropped
+                        count += more
+                        newest = max(filter(None, (newest, latest)), default=None)
                     outcome = "would_delete" if dry_run else "deleted"
                     mine.append(
                         SweepRow(

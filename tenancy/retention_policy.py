@@ -24,6 +24,7 @@ SWEPT_STATUSES = (TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.DELE
 KNOWN_TARGETS = {
     ("registry", "audit_log"): "created_at",
     ("registry", "documents"): "created_at",
+    ("registry", "agent_executions"): "started_at",
     ("warehouse", "usage_events"): "occurred_at",
 }
 KNOWN_METRICS = ("api_call", "agent_execution")

@@ -194,7 +194,13 @@ def test_purge_removes_one_tenant_and_leaves_a_deletion_record(
     result = apply_transition(db, "acme", Transition.PURGE, now=T0 + RESTORE_WINDOW, actor="ops")
     assert result.tenant.status is TenantStatus.PURGED
     assert result.tenant.purged_at == T0 + RESTORE_WINDOW
-    assert result.effects["removed"] == {"documents": 1, "agents": 1, "memberships": 2, "users": 1}
+    assert result.effects["removed"] == {
+        "documents": 1,
+        "agents": 1,
+        "agent_executions": 0,
+        "memberships": 2,
+        "users": 1,
+    }
     after = snapshot(superuser, acme.id)
     assert after["agents"] == after["documents"] == after["user_tenants"] == []
     tomb = get_tenant(db, acme.id)

@@ -66,7 +66,7 @@ def test_a_broken_policy_names_every_problem(tmp_path: Path) -> None:
         load_policy(path)
     assert info.value.problems == [
         "categories.user_data.targets[0]: registry 'users' is not sweepable; expected one of: "
-        "registry audit_log, registry documents, warehouse usage_events",
+        "registry audit_log, registry documents, registry agent_executions, warehouse usage_events",
         "retention.suspended.logs: is '30 days'; expected <n>d, <n>y or indefinite",
         "retention.deleted: missing; expected a duration per category",
         "retention.gone: unknown status; expected active, suspended or deleted",
@@ -264,3 +264,61 @@ def test_warehouse_rows_by_category(db: Database, tmp_path: Path) -> None:
             "SELECT metric, count(*) FROM usage_events GROUP BY ALL ORDER BY 1"
         ).fetchall()
     assert left == [("agent_execution", 1), ("api_call", 1), ("storage_bytes_added", 2)]
+
+
+def test_months_of_executions_are_dropped_only_when_no_tenant_needs_them(
+    db: Database, superuser: psycopg.Connection, tmp_path: Path
+) -> None:
+    from tenancy.db.isolation_audit import isolation_problems
+
+    acme = make_tenant(db, "acme").tenant  # deleted: executions kept 7 days
+    globex = make_tenant(db, "globex").tenant  # active: 90 days
+    initech = make_tenant(db, "initech").tenant  # on hold
+    apply_transition(db, "acme", Transition.DELETE, reason="closing", now=NOW - timedelta(days=20))
+    apply_transition(db, "initech", Transition.HOLD, reason="case 5")
+    rows = [
+        (acme, datetime(2029, 1, 10, tzinfo=UTC)),
+        (globex, datetime(2029, 1, 20, tzinfo=UTC)),  # January 2029: nobody needs it
+        (acme, datetime(2029, 3, 3, tzinfo=UTC)),
+        (initech, datetime(2029, 3, 4, tzinfo=UTC)),  # March 2029: the hold keeps it
+        (acme, NOW - timedelta(days=7) - SECOND),
+        (acme, NOW - timedelta(days=7)),  # exactly 7 days: kept
+        (globex, NOW - timedelta(days=8)),  # May 2030: globex still needs it
+    ]
+    with db.platform() as conn:
+        for _, at in rows:
+            conn.execute("SELECT registry.ensure_execution_month(%s)", (at,))
+    for tenant, at in rows:
+        superuser.execute(
+            "INSERT INTO registry.agent_executions (tenant_id, started_at, agent_id, status) "
+            "VALUES (%s, %s, %s, 'succeeded')",
+            (tenant.id, at, uuid.uuid4()),
+        )
+    assert isolation_problems(superuser) == [], "every month has the parent's RLS"
+
+    plan = sweeper(db, tmp_path, None).sweep(NOW, "plan", dry_run=True)
+    assert {r.slug: r.count for r in plan if r.target.startswith("registry agent_executions")} == {
+        "acme": 3,
+        "globex": 1,
+        "initech": 0,
+    }
+    result = sweeper(db, tmp_path, None).sweep(NOW, "r1")
+    counts = {r.slug: r.count for r in result if r.target.startswith("registry agent_executions")}
+    assert counts == {"acme": 3, "globex": 1, "initech": 0}
+
+    def exists(month: str) -> bool:
+        row = superuser.execute("SELECT to_regclass(%s)", (f"registry.agent_executions_{month}",))
+        return row.fetchone()[0] is not None  # type: ignore[index]
+
+    assert not exists("2029_01"), "dropped, not detached and left behind"
+    assert exists("2029_03") and exists("2030_05")
+    assert exists("2030_06") and exists("2030_07"), "the months ahead are created"
+    left = superuser.execute(
+        "SELECT t.slug, e.started_at FROM registry.agent_executions e "
+        "JOIN registry.tenants t ON t.id = e.tenant_id ORDER BY 2"
+    ).fetchall()
+    assert left == [
+        ("initech", datetime(2029, 3, 4, tzinfo=UTC)),
+        ("globex", NOW - timedelta(days=8)),
+        ("acme", NOW - timedelta(days=7)),
+    ]

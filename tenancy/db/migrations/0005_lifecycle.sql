@@ -102,6 +102,7 @@ DECLARE
     t_hold boolean;
     n_documents bigint;
     n_agents bigint;
+    n_executions bigint;
     n_members bigint;
     n_users bigint;
     member_ids uuid[];
@@ -116,6 +117,8 @@ BEGIN
     END IF;
     DELETE FROM registry.documents WHERE tenant_id = p_tenant;
     GET DIAGNOSTICS n_documents = ROW_COUNT;
+    DELETE FROM registry.agent_executions WHERE tenant_id = p_tenant;
+    GET DIAGNOSTICS n_executions = ROW_COUNT;
     DELETE FROM registry.agents WHERE tenant_id = p_tenant;
     GET DIAGNOSTICS n_agents = ROW_COUNT;
     WITH gone AS (DELETE FROM registry.user_tenants WHERE tenant_id = p_tenant RETURNING user_id)
@@ -125,6 +128,7 @@ BEGIN
     GET DIAGNOSTICS n_users = ROW_COUNT;
     PERFORM set_config('app.tenant_id', '', true);
     RETURN jsonb_build_object('documents', n_documents, 'agents', n_agents,
+                              'agent_executions', n_executions,
                               'memberships', n_members, 'users', n_users);
 END
 $$;
@@ -327,4 +331,136 @@ REVOKE ALL ON FUNCTION registry.sweep_documents(uuid, timestamptz, integer, bool
 GRANT EXECUTE ON FUNCTION registry.sweep_audit(uuid, timestamptz, bigint, integer, boolean)
     TO tenancy_platform;
 GRANT EXECUTE ON FUNCTION registry.sweep_documents(uuid, timestamptz, integer, boolean)
+    TO tenancy_platform;
+
+-- Agent executions, partitioned by month of start: a month that has expired for every tenant
+-- with rows in it is dropped whole; otherwise each tenant's expired rows are deleted through
+-- the (tenant_id, started_at) key. Partitions are created by registry.ensure_execution_month,
+-- with the parent's row-level security repeated on each (a partition is a table of its own).
+CREATE TABLE registry.agent_executions (
+    tenant_id uuid NOT NULL REFERENCES registry.tenants (id),
+    started_at timestamptz NOT NULL,
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
+    agent_id uuid NOT NULL,
+    finished_at timestamptz,
+    status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+    PRIMARY KEY (tenant_id, started_at, id)
+) PARTITION BY RANGE (started_at);
+ALTER TABLE registry.agent_executions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE registry.agent_executions FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON registry.agent_executions FOR ALL TO tenancy_app
+    USING (tenant_id = registry.current_tenant_id())
+    WITH CHECK (tenant_id = registry.current_tenant_id());
+CREATE POLICY lifecycle ON registry.agent_executions FOR ALL TO tenancy_owner
+    USING (tenant_id = registry.current_tenant_id())
+    WITH CHECK (tenant_id = registry.current_tenant_id());
+-- Which tenants a month holds, to decide whether it can be dropped (deletes stay per tenant).
+CREATE POLICY lifecycle_read ON registry.agent_executions FOR SELECT TO tenancy_owner
+    USING (true);
+GRANT SELECT, INSERT (tenant_id, started_at, agent_id, finished_at, status),
+    UPDATE (finished_at, status) ON registry.agent_executions TO tenancy_app;
+
+-- The month holding p_at, created if missing; returns the partition's name.
+CREATE FUNCTION registry.ensure_execution_month(p_at timestamptz) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    lo timestamptz := date_trunc('month', p_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    name text := 'agent_executions_' || to_char(lo AT TIME ZONE 'UTC', 'YYYY_MM');
+BEGIN
+    IF to_regclass('registry.' || name) IS NULL THEN
+        EXECUTE format('CREATE TABLE registry.%I PARTITION OF registry.agent_executions '
+                       'FOR VALUES FROM (%L) TO (%L)', name, lo, lo + interval '1 month');
+        EXECUTE format('ALTER TABLE registry.%I ENABLE ROW LEVEL SECURITY', name);
+        EXECUTE format('ALTER TABLE registry.%I FORCE ROW LEVEL SECURITY', name);
+        EXECUTE format('CREATE POLICY tenant_rows ON registry.%I FOR ALL TO tenancy_app '
+                       'USING (tenant_id = registry.current_tenant_id()) '
+                       'WITH CHECK (tenant_id = registry.current_tenant_id())', name);
+        EXECUTE format('CREATE POLICY lifecycle ON registry.%I FOR ALL TO tenancy_owner '
+                       'USING (tenant_id = registry.current_tenant_id()) '
+                       'WITH CHECK (tenant_id = registry.current_tenant_id())', name);
+        EXECUTE format('CREATE POLICY lifecycle_read ON registry.%I FOR SELECT '
+                       'TO tenancy_owner USING (true)', name);
+    END IF;
+    RETURN name;
+END
+$$;
+
+-- Every partition with its range and, per tenant, how many rows it holds and the newest.
+CREATE FUNCTION registry.execution_partitions()
+    RETURNS TABLE (name text, lo timestamptz, hi timestamptz, tenant_id uuid, rows bigint,
+                   newest timestamptz)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    part record;
+BEGIN
+    FOR part IN
+        SELECT c.relname,
+               (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)')) AS b
+          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'registry.agent_executions'::regclass ORDER BY 1
+    LOOP
+        RETURN QUERY EXECUTE format(
+            'SELECT %L::text, %L::timestamptz, %L::timestamptz, tenant_id, count(*), '
+            'max(started_at) FROM registry.%I GROUP BY tenant_id',
+            part.relname, part.b[1], part.b[2], part.relname);
+        IF NOT FOUND THEN
+            RETURN QUERY SELECT part.relname::text, part.b[1]::timestamptz, part.b[2]::timestamptz,
+                                NULL::uuid, 0::bigint, NULL::timestamptz;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Drop a whole month; the caller has checked that every tenant with rows in it is past its
+-- retention and not on hold. Refuses anything but a partition of agent_executions.
+CREATE FUNCTION registry.drop_execution_month(p_name text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE i.inhparent = 'registry.agent_executions'::regclass
+                     AND n.nspname = 'registry' AND c.relname = p_name) THEN
+        RAISE EXCEPTION 'partition is %; expected a month of registry.agent_executions', p_name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    EXECUTE format('DROP TABLE registry.%I', p_name);
+END
+$$;
+
+-- Sweep one tenant's executions that started before p_before, at most p_batch of them.
+CREATE FUNCTION registry.sweep_executions(
+    p_tenant uuid, p_before timestamptz, p_batch integer, p_dry_run boolean,
+    OUT deleted bigint, OUT newest timestamptz
+) LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM set_config('app.tenant_id', p_tenant::text, true);
+    IF (SELECT legal_hold FROM registry.tenants WHERE id = p_tenant) THEN
+        RAISE EXCEPTION 'tenant % is on legal hold; expected a tenant not on hold', p_tenant
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF p_dry_run THEN
+        SELECT count(*), max(started_at) INTO deleted, newest FROM registry.agent_executions
+         WHERE tenant_id = p_tenant AND started_at < p_before;
+    ELSE
+        WITH gone AS (
+            DELETE FROM registry.agent_executions e
+             WHERE e.tenant_id = p_tenant AND (e.started_at, e.id) IN (
+                SELECT x.started_at, x.id FROM registry.agent_executions x
+                 WHERE x.tenant_id = p_tenant AND x.started_at < p_before
+                 ORDER BY x.started_at LIMIT p_batch)
+            RETURNING e.started_at)
+        SELECT count(*), max(started_at) INTO deleted, newest FROM gone;
+    END IF;
+    PERFORM set_config('app.tenant_id', '', true);
+END
+$$;
+
+REVOKE ALL ON FUNCTION registry.ensure_execution_month(timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION registry.execution_partitions() FROM PUBLIC;
+REVOKE ALL ON FUNCTION registry.drop_execution_month(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION registry.sweep_executions(uuid, timestamptz, integer, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION registry.ensure_execution_month(timestamptz) TO tenancy_platform;
+GRANT EXECUTE ON FUNCTION registry.execution_partitions() TO tenancy_platform;
+GRANT EXECUTE ON FUNCTION registry.drop_execution_month(text) TO tenancy_platform;
+GRANT EXECUTE ON FUNCTION registry.sweep_executions(uuid, timestamptz, integer, boolean)
     TO tenancy_platform;
