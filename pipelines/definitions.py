@@ -10,7 +10,7 @@ from pipelines.quotas.schedules import (
     quota_enforcement_schedule,
 )
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
-from pipelines.retention.assets import retention_sweep
+from pipelines.retention.assets import retention_sweep, tenant_purges
 from pipelines.retention.resources import RetentionTargets
 from pipelines.retention.schedules import retention_sweep_job, retention_sweep_schedule
 from pipelines.usage.assets import daily_tenant_usage, monthly_tenant_usage, usage_events
@@ -28,6 +28,7 @@ ASSETS = [
     daily_tenant_usage,
     monthly_tenant_usage,
     tenant_quota_status,
+    tenant_purges,
     retention_sweep,
 ]
 

@@ -10,8 +10,9 @@ stopped half-way resumes with the steps not finished yet.
 from __future__ import annotations
 
 import json
+import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -174,3 +175,54 @@ def purge_steps(db: Database, tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]
             (tenant_id,),
         ).fetchall()
     return {str(r["step"]): {k: v for k, v in r.items() if k != "step"} for r in rows}
+
+
+def kms_from_env(environ: Mapping[str, str] | None = None) -> Any | None:
+    """`TENANCY_KMS=aws`: a boto3 KMS client (each tenant has its key); unset: None."""
+    env = os.environ if environ is None else environ
+    value = env.get("TENANCY_KMS") or ""
+    if not value:
+        return None
+    if value != "aws":
+        raise ConfigurationError(f"TENANCY_KMS is {value!r}; expected `aws` or nothing")
+    import boto3
+
+    return boto3.client("kms")
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    slug: str
+    outcome: str  # purged | blocked_by_hold | resumed
+    steps: int
+
+
+def purge_due(
+    db: Database, targets: PurgeTargets, now: datetime, actor: str = "retention"
+) -> list[PurgeOutcome]:
+    """Purge every deleted tenant whose 30 days are over (a held one gets its audited
+    `blocked_by_hold` instead), and finish purges an interruption left unfinished."""
+    from tenancy.lifecycle import RESTORE_WINDOW, Transition
+    from tenancy.lifecycle_runtime import apply_runtime_state
+    from tenancy.registry import list_tenants
+    from tenancy.transitions import apply_transition
+
+    outcomes = []
+    for tenant in list_tenants(db, TenantStatus.DELETED):
+        assert tenant.deleted_at is not None
+        if now < tenant.deleted_at + RESTORE_WINDOW:
+            continue
+        result = apply_transition(db, tenant.id, Transition.PURGE, actor=actor, now=now)
+        if not result.applied:
+            outcomes.append(PurgeOutcome(tenant.slug, result.plan.outcome.value, 0))
+            continue
+        apply_runtime_state(targets.redis, result.tenant)
+        steps = finish_purge(db, result.tenant, targets, now)
+        outcomes.append(PurgeOutcome(tenant.slug, "purged", len(steps)))
+    for tenant in list_tenants(db, TenantStatus.PURGED):
+        steps = purge_steps(db, tenant.id)
+        if len(steps) < len(STEPS) or any(s["finished_at"] is None for s in steps.values()):
+            outcomes.append(
+                PurgeOutcome(tenant.slug, "resumed", len(finish_purge(db, tenant, targets, now)))
+            )
+    return outcomes

@@ -5,11 +5,42 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.partitions import WAREHOUSE_POOL, daily_partitions
-from pipelines.resources import RegistryResource, UsageWarehouse
+from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
 from pipelines.retention import checks
 from pipelines.retention.resources import RetentionTargets
 from tenancy.audit_anchor_config import anchoring
+from tenancy.purge import PurgeTargets, kms_from_env, purge_due
 from tenancy.retention import Sweeper
+
+
+@dg.asset(group_name="retention", pool=WAREHOUSE_POOL, partitions_def=daily_partitions)
+def tenant_purges(
+    context: dg.AssetExecutionContext,
+    registry: RegistryResource,
+    warehouse_db: UsageWarehouse,
+    redis: RedisResource,
+    retention: RetentionTargets,
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """Deleted tenants whose 30 days were over by the end of the day, purged: rows, KMS key
+    disabled and scheduled for deletion, objects, Redis keys, warehouse rows. A tenant on legal
+    hold gets an audited `blocked_by_hold` instead; unfinished purges are resumed."""
+    now = context.partition_time_window.end
+    client = redis.client()
+    try:
+        with registry.database() as db:
+            targets = PurgeTargets(
+                store=retention.store(),
+                redis=client,
+                warehouse=Path(warehouse_db.path()),
+                kms=kms_from_env(),
+            )
+            outcomes = purge_due(db, targets, now)
+    finally:
+        client.close()
+    by_outcome: dict[str, list[str]] = {}
+    for o in outcomes:
+        by_outcome.setdefault(o.outcome, []).append(o.slug)
+    return dg.MaterializeResult(metadata={k: sorted(v) for k, v in by_outcome.items()})
 
 
 @dg.asset(
@@ -17,6 +48,7 @@ from tenancy.retention import Sweeper
     pool=WAREHOUSE_POOL,
     partitions_def=daily_partitions,
     check_specs=checks.CHECKS,
+    deps=[tenant_purges],
 )
 def retention_sweep(
     context: dg.AssetExecutionContext,

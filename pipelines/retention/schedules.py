@@ -2,12 +2,13 @@
 
 import dagster as dg
 
-from pipelines.retention.assets import retention_sweep
+from pipelines.retention.assets import retention_sweep, tenant_purges
 
 retention_sweep_job = dg.define_asset_job(
     "retention_sweep_job",
-    selection=[retention_sweep],
-    description="Delete what each tenant's status says has expired; record it per tenant.",
+    selection=[tenant_purges, retention_sweep],
+    description="Purge tenants deleted 30 days ago, then delete what each tenant's status "
+    "says has expired; record both per tenant.",
 )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from tenancy.devstack.stack import LocalStack
 from tenancy.lifecycle import DESTRUCTIVE, Outcome, Transition
 from tenancy.lifecycle_runtime import apply_runtime_state
 from tenancy.object_store import object_store_from_env
-from tenancy.purge import PurgeTargets, finish_purge
+from tenancy.purge import PurgeTargets, finish_purge, kms_from_env
 from tenancy.registry import get_tenant, list_tenants
 from tenancy.settings import Settings
 from tenancy.tenant import TenantStatus
@@ -37,11 +36,7 @@ def redis_client(settings: Settings | None = None) -> redis.Redis:
 def purge_targets(warehouse: Path | None) -> PurgeTargets:
     """Storage, Redis, warehouse and (with TENANCY_KMS=aws) KMS, as configured."""
     settings = Settings.from_env()
-    kms = None
-    if os.environ.get("TENANCY_KMS") == "aws":
-        import boto3
-
-        kms = boto3.client("kms")
+    kms = kms_from_env()
     return PurgeTargets(
         store=object_store_from_env(settings.run_dir),
         redis=redis_client(settings),

@@ -12,23 +12,30 @@ import psycopg
 import pytest
 
 from pipelines.definitions import defs
-from pipelines.resources import RegistryResource, UsageWarehouse
-from pipelines.retention.assets import retention_sweep
+from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
+from pipelines.retention.assets import retention_sweep, tenant_purges
 from pipelines.retention.resources import RetentionTargets
 from pipelines.retention.schedules import retention_sweep_schedule
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
+from tenancy.devstack.redis import RedisServer
 from tenancy.lifecycle import Transition
+from tenancy.purge import purge_steps
+from tenancy.registry import get_tenant
+from tenancy.tenant import TenantStatus
 from tenancy.transitions import apply_transition
 from tests.db.factories import make_document, make_tenant
 
 DAY = (datetime.now(UTC) - timedelta(days=1)).date()
 END = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC) + timedelta(days=1)
+SECOND = timedelta(seconds=1)
 
 
-def materialize(registry: RegistryUrls, tmp_path: Path) -> dg.ExecuteInProcessResult:
+def materialize(
+    registry: RegistryUrls, redis_url: str, tmp_path: Path
+) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [retention_sweep],
+        [tenant_purges, retention_sweep],
         partition_key=DAY.isoformat(),
         resources={
             "registry": RegistryResource(
@@ -36,6 +43,7 @@ def materialize(registry: RegistryUrls, tmp_path: Path) -> dg.ExecuteInProcessRe
             ),
             "warehouse_db": UsageWarehouse(database=str(tmp_path / "usage.duckdb")),
             "retention": RetentionTargets(root=str(tmp_path / "objects")),
+            "redis": RedisResource(url=redis_url),
         },
     )
 
@@ -48,6 +56,7 @@ def test_retention_sweep_by_status_with_checks(
     registry: RegistryUrls,
     db: Database,
     superuser: psycopg.Connection,
+    redis_server: RedisServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -68,17 +77,35 @@ def test_retention_sweep_by_status_with_checks(
     apply_transition(db, "globex", Transition.HOLD, reason="case 3")
     make_tenant(db, "initech")
     apply_transition(db, "initech", Transition.DELETE, reason="closing")
-    apply_transition(db, "initech", Transition.PURGE, force=True)
+    apply_transition(db, "initech", Transition.PURGE, force=True)  # its steps not run yet
+    for slug, hold in (("umbrella", False), ("hooli", True)):
+        make_tenant(db, slug)
+        apply_transition(
+            db, slug, Transition.DELETE, reason="closing", now=END - timedelta(days=30)
+        )
+        if hold:
+            apply_transition(db, slug, Transition.HOLD, reason="case 4")
+    make_tenant(db, "vandelay")
+    apply_transition(
+        db, "vandelay", Transition.DELETE, reason="closing", now=END - timedelta(days=30) + SECOND
+    )
 
-    result = materialize(registry, tmp_path)
+    result = materialize(registry, redis_server.url, tmp_path)
     assert result.success
+    purges = result.asset_materializations_for_node("tenant_purges")[0].metadata
+    assert {k: v.value for k, v in purges.items()} == {
+        "purged": ["umbrella"],
+        "blocked_by_hold": ["hooli"],
+        "resumed": ["initech"],
+    }
+    assert get_tenant(db, "vandelay").status is TenantStatus.DELETED, "one second short of 30 days"
     assert checks(result) == {
         "retention_sweep_nothing_young_deleted": True,
         "retention_sweep_holds_untouched": True,
         "retention_sweep_purged_have_records": True,
     }
     metadata = result.asset_materializations_for_node("retention_sweep")[0].metadata
-    assert metadata["tenants_on_hold"].value == ["globex"]
+    assert metadata["tenants_on_hold"].value == ["globex", "hooli"]
     assert metadata["deleted"].value == {
         "logs": 0,
         "audit_trails": 0,
@@ -90,6 +117,7 @@ def test_retention_sweep_by_status_with_checks(
         "ON t.id = d.tenant_id ORDER BY 1, 2"
     ).fetchall()
     assert names == [("acme", "new"), ("globex", "new"), ("globex", "old")]
+    assert purge_steps(db, get_tenant(db, "initech").id)["storage"]["finished_at"] is not None
 
     # A purged tenant without its deletion record fails the check (and is named).
     superuser.execute(
@@ -97,7 +125,7 @@ def test_retention_sweep_by_status_with_checks(
         "suspension_reason = NULL WHERE id = %s",
         (acme.id,),
     )
-    again = materialize(registry, tmp_path)
+    again = materialize(registry, redis_server.url, tmp_path)
     assert checks(again)["retention_sweep_purged_have_records"] is False
 
 

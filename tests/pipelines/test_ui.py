@@ -166,7 +166,11 @@ def test_schedules_sensor_and_checks_are_loaded(webserver: str) -> None:
     assert {s["name"] for s in repo["schedules"]} == set(SCHEDULES)
     assert all(s["executionTimezone"] == "UTC" for s in repo["schedules"])
     assert [s["name"] for s in repo["sensors"]] == ["late_usage_sensor"]
-    assert {n["assetKey"]["path"][0] for n in repo["assetNodes"]} == {*ASSETS, "retention_sweep"}
+    assert {n["assetKey"]["path"][0] for n in repo["assetNodes"]} == {
+        *ASSETS,
+        "tenant_purges",
+        "retention_sweep",
+    }
     checks = {
         c["name"] for n in repo["assetNodes"] for c in n["assetChecksOrError"].get("checks", [])
     }
