@@ -196,6 +196,8 @@ def test_suspended_tenant_runs_no_pods() -> None:
     )
     assert quota.props["metadata"]["labels"]["tenant-status"] == "suspended"
     assert inv.one(t.KMS_KEY).props["enableKeyRotation"] is True, "suspension keeps the key"
+    user = inv.one(t.DYNAMIC)
+    assert user.props["rules"][-1] == "off", f"{user.name}: a redeploy must not re-enable it"
 
 
 def test_no_egress_policy_without_cidrs() -> None:
