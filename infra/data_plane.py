@@ -10,6 +10,7 @@ import pulumi_postgresql as postgresql
 from infra.args import TenantStackArgs
 from infra.redis_acl import RedisAclUser
 from tenancy import redis_acl
+from tenancy.tenant import TenantStatus
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,14 @@ def tenant_data_plane(
         privileges=["USAGE", "CREATE"],
         opts=child,
     )
+    # A suspended tenant's user stays off (rules apply left to right, after the provider's
+    # "on"), so a `pulumi up` during a suspension does not let it back in.
+    suspended = ["off"] if args.status is TenantStatus.SUSPENDED else []
     redis_user = RedisAclUser(
         f"{name}-redis-user",
         admin_url=redis_admin_url,
         username=redis_acl.username(args.tenant_id),
-        rules=redis_acl.acl_rules(args.tenant_id),
+        rules=[*redis_acl.acl_rules(args.tenant_id), *suspended],
         opts=child,
     )
     return TenantDataPlane(pg_schema, redis_user)

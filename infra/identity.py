@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.args import TenantStackArgs
+from tenancy.tenant import TenantStatus
 
 
 def trust_policy(args: TenantStackArgs) -> str:
@@ -119,5 +120,29 @@ def workload_policy(
         f"{name}-role-policy",
         role=role.id,
         policy=document,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+#: While suspended the workload role keeps its grants but an explicit deny outranks them all.
+SUSPENDED_DENY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "TenantSuspended", "Effect": "Deny", "Action": "*", "Resource": "*"}],
+    },
+    sort_keys=True,
+)
+
+
+def suspension_deny(
+    name: str, args: TenantStackArgs, role: aws.iam.Role, parent: pulumi.Resource
+) -> aws.iam.RolePolicy | None:
+    """A deny-everything policy on the workload role of a suspended tenant; none otherwise."""
+    if args.status is not TenantStatus.SUSPENDED:
+        return None
+    return aws.iam.RolePolicy(
+        f"{name}-suspended-deny",
+        role=role.id,
+        policy=SUSPENDED_DENY,
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -6,7 +6,7 @@ import pulumi
 
 from infra.args import TenantStackArgs
 from infra.data_plane import tenant_data_plane
-from infra.identity import workload_policy, workload_role
+from infra.identity import suspension_deny, workload_policy, workload_role
 from infra.keys import tenant_key
 from infra.network import tenant_namespace
 from infra.storage import tenant_storage
@@ -37,6 +37,7 @@ class TenantStack(pulumi.ComponentResource):
         key = tenant_key(name, args, role.arn, self)
         storage = tenant_storage(name, args, key.key, self)
         workload_policy(name, args, role, storage.bucket_name, key.key.arn, self)
+        suspension_deny(name, args, role, self)
         space = tenant_namespace(name, args, role.arn, self)
         tenant_data_plane(name, args, redis_admin_url, self)
         self.key_arn = key.key.arn

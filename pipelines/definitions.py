@@ -19,6 +19,9 @@ from pipelines.quotas.schedules import (
     quota_enforcement_schedule,
 )
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
+from pipelines.retention.assets import retention_sweep, tenant_purges
+from pipelines.retention.resources import RetentionTargets
+from pipelines.retention.schedules import retention_sweep_job, retention_sweep_schedule
 from pipelines.usage.assets import daily_tenant_usage, monthly_tenant_usage, usage_events
 from pipelines.usage.resources import StorageMeasurer
 from pipelines.usage.schedules import (
@@ -30,16 +33,25 @@ from pipelines.usage.schedules import (
 from pipelines.usage.sensors import late_usage_sensor
 
 ASSETS = [usage_events, daily_tenant_usage, monthly_tenant_usage, tenant_quota_status]
+RETENTION_ASSETS = [tenant_purges, retention_sweep]
 BILLING_ASSETS = [invoice_ledger, stripe_invoices]
 
 defs = dg.Definitions(
-    assets=[*ASSETS, *BILLING_ASSETS],
-    jobs=[ingest_job, daily_rollup_job, quota_enforcement_job, invoice_draft_job, billing_job],
+    assets=[*ASSETS, *RETENTION_ASSETS, *BILLING_ASSETS],
+    jobs=[
+        ingest_job,
+        daily_rollup_job,
+        quota_enforcement_job,
+        retention_sweep_job,
+        invoice_draft_job,
+        billing_job,
+    ],
     schedules=[
         ingest_schedule,
         daily_rollup_schedule,
         quota_enforcement_schedule,
         monthly_rollup_schedule,
+        retention_sweep_schedule,
         invoice_draft_schedule,
         billing_schedule,
     ],
@@ -50,6 +62,7 @@ defs = dg.Definitions(
         "redis": RedisResource(),
         "storage": StorageMeasurer(),
         "outputs": QuotaOutputs(),
+        "retention": RetentionTargets(),
         "stripe": StripeResource(),
     },
 )

@@ -57,6 +57,7 @@ class ChainReport:
     head_hash: bytes
     broken: BrokenEntry | None
     anchored_seq: int | None
+    checkpoint_seq: int | None = None  # entries up to here were swept by retention
 
     @property
     def ok(self) -> bool:
@@ -66,6 +67,12 @@ class ChainReport:
     def state(self) -> str:
         if self.broken is not None:
             return f"broken at seq {self.broken.seq}: {self.broken.reason}"
+        if self.checkpoint_seq is not None:
+            swept = f"; seq 1-{self.checkpoint_seq} swept, verified from its checkpoint"
+            return self._anchor_state() + swept
+        return self._anchor_state()
+
+    def _anchor_state(self) -> str:
         if self.anchored_seq is None:
             return f"intact ({self.entries} entries), no anchor yet"
         if self.anchored_seq == self.head_seq:
@@ -111,6 +118,30 @@ class _Walk:
     broken: BrokenEntry | None = None
     matched_anchor: bool = False
     notes: list[str] = field(default_factory=list)
+    checkpoint: tuple[int, bytes] | None = None
+
+    def __post_init__(self) -> None:
+        """Start from the checkpoint the retention sweep left, which an anchor must cover."""
+        if self.checkpoint is None:
+            return
+        self.head_seq, self.head_hash = self.checkpoint
+        if self.anchor is None:
+            return
+        if self.anchor.seq < self.head_seq:
+            self.broken = BrokenEntry(
+                self.tenant_id,
+                self.head_seq,
+                f"the checkpoint at seq {self.head_seq} is past the latest anchor (seq "
+                f"{self.anchor.seq}): entries were removed that no anchor vouches for",
+            )
+        elif self.anchor.seq == self.head_seq:
+            self.matched_anchor = True
+            if self.head_hash.hex() != self.anchor.hash:
+                self.broken = BrokenEntry(
+                    self.tenant_id,
+                    self.head_seq,
+                    f"the checkpoint differs from the anchor of {self.anchor.anchored_at}",
+                )
 
     def step(self, row: dict[str, Any]) -> None:
         self.entries += 1
@@ -174,7 +205,13 @@ class _Walk:
             )
         anchored = self.anchor.seq if self.anchor is not None else None
         return ChainReport(
-            self.tenant_id, self.entries, self.head_seq, self.head_hash, self.broken, anchored
+            self.tenant_id,
+            self.entries,
+            self.head_seq,
+            self.head_hash,
+            self.broken,
+            anchored,
+            self.checkpoint[0] if self.checkpoint is not None else None,
         )
 
 
@@ -217,6 +254,13 @@ def verify(
         anchors, anchor_problems = _latest_anchors(anchoring, anchored_tenants)
     chains: dict[str, ChainReport] = {}
     with db.platform() as conn:
+        checkpoints = {
+            str(r["tenant_id"]): (int(str(r["seq"])), bytes(r["hash"]))  # type: ignore[call-overload]
+            for r in conn.execute(
+                f"SELECT tenant_id::text AS tenant_id, seq, hash FROM registry.audit_checkpoints {where}",
+                params,
+            ).fetchall()
+        }
         cursor = conn.cursor(name="audit_verify")  # server-side: the log can be large
         cursor.execute(
             "SELECT tenant_id::text AS tenant_id, seq, actor, action, target, "
@@ -230,13 +274,15 @@ def verify(
             if walk is None or walk.tenant_id != tenant:
                 if walk is not None:
                     chains[walk.tenant_id] = walk.report()
-                walk = _Walk(tenant, anchors.get(tenant))
+                walk = _Walk(tenant, anchors.get(tenant), checkpoint=checkpoints.get(tenant))
             walk.step(row)
         if walk is not None:
             chains[walk.tenant_id] = walk.report()
-    for tenant, anchor in anchors.items():
-        if tenant not in chains:  # anchored once, no entry left at all
-            chains[tenant] = _Walk(tenant, anchor).report()
+    for tenant in set(anchors) | set(checkpoints):
+        if tenant not in chains:  # no entry left at all: a checkpoint, or entries deleted
+            chains[tenant] = _Walk(
+                tenant, anchors.get(tenant), checkpoint=checkpoints.get(tenant)
+            ).report()
     for tenant, problem in anchor_problems.items():
         chain = chains.get(tenant) or _Walk(tenant).report()
         chains[tenant] = ChainReport(

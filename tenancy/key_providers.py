@@ -19,9 +19,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tenancy.errors import ConfigurationError, TenancyError
 
-#: KMS answers that mean "not this tenant's key or context", as opposed to a transient failure.
+#: KMS answers that mean "not this tenant's key or context", or a key disabled or deleted (a
+#: purged tenant's), as opposed to a transient failure.
 _REFUSALS = frozenset(
-    {"InvalidCiphertextException", "IncorrectKeyException", "AccessDeniedException"}
+    {
+        "InvalidCiphertextException",
+        "IncorrectKeyException",
+        "AccessDeniedException",
+        "DisabledException",
+        "KMSInvalidStateException",
+        "NotFoundException",
+    }
 )
 
 

@@ -41,21 +41,29 @@ from tenancy.metrics import TenancyMetrics
 from tenancy.plans import Plan
 from tenancy.quota_gate import state_key
 from tenancy.redis_keys import enforcement_key
+from tenancy.tenant_status import status_key
 
 PERIOD_US = 60_000_000
 KEY_CACHE_SIZE = 100_000
 
-# KEYS[1] = limiter key, KEYS[2] = metered counter key, KEYS[3] = the quota gate's state hash
+# KEYS[1] = limiter key, KEYS[2] = metered counter key, KEYS[3] = the quota gate's state hash,
+# KEYS[4] = the tenant's lifecycle status (`tenancy.tenant_status`)
 # ARGV = interval_us (0: no rate limit), capacity, cost, quota ('' : none), counter ttl ms,
-#        gated metric ('' : none)
+#        gated metric ('' : none), check status ('1' or '')
 # Reply: {admitted, remaining, retry_after_us, now_us,
-#         refused_by (0 none, 1 rate, 2 quota, 3 blocked), used, block JSON}
+#         refused_by (0 none, 1 rate, 2 quota, 3 blocked, 4 status), used, JSON detail}
 ADMIT = """
 local interval = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if ARGV[7] == '1' then
+  local published = redis.call('GET', KEYS[4])
+  if published and cjson.decode(published)['status'] ~= 'active' then
+    return {0, 0, 0, now, 4, -1, published}
+  end
+end
 if ARGV[6] ~= '' then
   local blocked_until = tonumber(redis.call('HGET', KEYS[3], ARGV[6] .. ':until_us') or 0)
   if blocked_until > now then
@@ -126,8 +134,9 @@ class Decision:
     decided_at_us: int | None = None  # Redis server time of the decision
     refused_by: str | None = None  # "rate_limit", "quota" or "blocked" (by the pipeline)
     quota_used: int | None = None  # the metered count after this decision
-    block_reason: str | None = None  # for "blocked": the pipeline's reason and its end
-    block_until: datetime | None = None
+    block_reason: str | None = None  # for "blocked" and "status": the reason given
+    block_until: datetime | None = None  # for "blocked": when the pipeline's block ends
+    tenant_status: str | None = None  # for "status": the published lifecycle status
 
     @property
     def retry_after_ms(self) -> int:
@@ -143,7 +152,7 @@ class Decision:
         return None if self.decided_at_us is None else self.decided_at_us // 1000
 
 
-_REFUSED_BY = {0: None, 1: "rate_limit", 2: "quota", 3: "blocked"}
+_REFUSED_BY = {0: None, 1: "rate_limit", 2: "quota", 3: "blocked", 4: "status"}
 
 
 class RateLimiter:
@@ -201,6 +210,7 @@ class RateLimiter:
         cost: int,
         quota: MeteredQuota | None,
         gate: str | None,
+        status: bool = False,
     ) -> tuple[list[str], list[object]]:
         if cost < 1:
             raise InvalidInputError("cost", cost, "an integer >= 1")
@@ -211,14 +221,16 @@ class RateLimiter:
         limiter_key = self._key(tenant_id, endpoint)
         counter = quota.key(tenant_id) if quota else limiter_key  # unused without a quota
         state = self._state_key(tenant_id) if gate else limiter_key  # unused without a gate
+        published = status_key(tenant_id) if status else limiter_key  # unused without status
         ttl_ms = str(quota.ttl_ms(datetime.now(UTC))) if quota else ""
-        return [limiter_key, counter, state], [
+        return [limiter_key, counter, state, published], [
             repr(interval),
             policy.capacity,
             cost,
             "" if quota is None else quota.limit,
             ttl_ms,
             gate or "",
+            "1" if status else "",
         ]
 
     def check(
@@ -229,21 +241,23 @@ class RateLimiter:
         cost: int = 1,
         quota: MeteredQuota | None = None,
         gate: str | None = None,
+        status: bool = False,
     ) -> Decision:
         """Decide one request. `quota`: a hard metered quota to check and count; `gate`: a
-        limit whose pipeline block (the `QuotaGate` state) refuses the request, read in the
-        same round trip."""
+        limit whose pipeline block (the `QuotaGate` state) refuses the request; `status`:
+        refuse a tenant whose published lifecycle status is not active. All in one round
+        trip."""
         if policy.requests_per_minute == 0:
             return self._record(Decision(False, 0, PERIOD_US, refused_by="rate_limit"), "limited")
-        if policy.requests_per_minute is None and quota is None and gate is None:
+        if policy.requests_per_minute is None and quota is None and gate is None and not status:
             return Decision(True, -1, 0)
-        keys, args = self._args(tenant_id, endpoint, policy, cost, quota, gate)
+        keys, args = self._args(tenant_id, endpoint, policy, cost, quota, gate, status)
         try:
             self.breaker.before()
             try:
-                reply = self.client.evalsha(self._sha or self._load(), 3, *keys, *args)  # type: ignore[arg-type]
+                reply = self.client.evalsha(self._sha or self._load(), 4, *keys, *args)  # type: ignore[arg-type]
             except redis.exceptions.NoScriptError:
-                reply = self.client.evalsha(self._load(), 3, *keys, *args)  # type: ignore[arg-type]
+                reply = self.client.evalsha(self._load(), 4, *keys, *args)  # type: ignore[arg-type]
         except CircuitOpenError:
             return self._unreachable()
         except UNREACHABLE:
@@ -287,7 +301,7 @@ class RateLimiter:
         for attempt in range(2):
             pipe = self.client.pipeline(transaction=False)
             for keys, args in calls:
-                pipe.evalsha(sha, 3, *keys, *args)  # type: ignore[arg-type]
+                pipe.evalsha(sha, 4, *keys, *args)  # type: ignore[arg-type]
             replies = pipe.execute(raise_on_error=False)
             if attempt == 0 and any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
                 sha = self._load()
@@ -300,16 +314,22 @@ class RateLimiter:
 
     def _decision(self, reply: list[Any]) -> Decision:
         admitted, remaining, retry_us, now_us, refused, used = reply[:6]
-        block = json.loads(reply[6]) if len(reply) > 6 and reply[6] else None
+        detail = json.loads(reply[6]) if len(reply) > 6 and reply[6] else None
+        refused_by = _REFUSED_BY[int(refused)]
         decision = Decision(
             bool(admitted),
             int(remaining),
             int(retry_us),
             decided_at_us=int(now_us),
-            refused_by=_REFUSED_BY[int(refused)],
+            refused_by=refused_by,
             quota_used=None if int(used) < 0 else int(used),
-            block_reason=block["reason"] if block else None,
-            block_until=datetime.fromisoformat(block["until"]) if block else None,
+            block_reason=detail.get("reason") if detail else None,
+            block_until=(
+                datetime.fromisoformat(detail["until"])
+                if detail and refused_by == "blocked"
+                else None
+            ),
+            tenant_status=detail["status"] if detail and refused_by == "status" else None,
         )
         outcome = "allowed" if decision.allowed else "limited"
         return self._record(decision, outcome)

@@ -13,6 +13,7 @@ class TenantStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     DELETED = "deleted"
+    PURGED = "purged"
 
 
 class MemberRole(StrEnum):
@@ -24,7 +25,7 @@ class MemberRole(StrEnum):
 
 TENANT_COLUMNS = (
     "id, slug, name, domain, status, plan, limit_overrides, settings, created_at, updated_at, "
-    "status_changed_at, deleted_at, legal_hold"
+    "status_changed_at, deleted_at, legal_hold, suspension_reason, legal_hold_reason, purged_at"
 )
 
 
@@ -43,6 +44,9 @@ class Tenant:
     status_changed_at: datetime
     deleted_at: datetime | None
     legal_hold: bool
+    suspension_reason: str | None = None
+    legal_hold_reason: str | None = None
+    purged_at: datetime | None = None
 
     @property
     def stack_name(self) -> str:
@@ -57,7 +61,13 @@ class Tenant:
         data = asdict(self)
         data["id"] = str(self.id)
         data["status"] = self.status.value
-        for key in ("created_at", "updated_at", "status_changed_at", "deleted_at"):
+        for key in (
+            "created_at",
+            "updated_at",
+            "status_changed_at",
+            "deleted_at",
+            "purged_at",
+        ):
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
         return data

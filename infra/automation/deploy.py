@@ -2,6 +2,10 @@
 
     python -m infra.automation.deploy preview --affected-base origin/main [--parallel 4]
     python -m infra.automation.deploy up --stack tenant-acme --stack tenant-globex
+    python -m infra.automation.deploy destroy --stack tenant-acme
+
+`destroy` takes named stacks only and runs only for tenants the registry says are purged: a
+removed stack file, a deleted (restorable) tenant or an unknown name destroys nothing.
 
 Prints a per-tenant result table (also written as Markdown with --summary-file, for the pull
 request comment) and exits 1 if any tenant failed.
@@ -21,7 +25,7 @@ from pathlib import Path
 
 from infra.automation.workspace import make_workspace
 
-OPERATIONS = ("preview", "up")
+OPERATIONS = ("preview", "up", "destroy")
 POLICY_PACK = str(Path(__file__).resolve().parents[2] / "policies")
 
 
@@ -49,6 +53,11 @@ def run_stack(stack: str, operation: str) -> StackResult:
                 ", ".join(f"{op} {n}" for op, n in sorted(preview.change_summary.items()))
                 or "no changes"
             )
+        elif operation == "destroy":
+            gone = selected.destroy(color="never")
+            changes = gone.summary.resource_changes or {}
+            summary = ", ".join(f"{op} {n}" for op, n in sorted(changes.items())) or "no changes"
+            selected.workspace.remove_stack(stack)
         else:
             up = selected.up(policy_packs=[POLICY_PACK], color="never")
             changes = up.summary.resource_changes or {}
@@ -112,7 +121,34 @@ def markdown(results: Sequence[StackResult], operation: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def registry_status(stacks: Sequence[str]) -> dict[str, str]:
+    """Each stack's tenant status in the registry (`unknown` when no tenant has its slug)."""
+    from tenancy.cli.context import open_database
+    from tenancy.errors import NotFoundError
+    from tenancy.registry import get_tenant
+
+    statuses = {}
+    with open_database() as db:
+        for stack in stacks:
+            try:
+                statuses[stack] = get_tenant(db, stack.removeprefix("tenant-")).status.value
+            except (NotFoundError, ValueError):
+                statuses[stack] = "unknown"
+    return statuses
+
+
+def destroy_refusals(statuses: dict[str, str]) -> list[str]:
+    return [
+        f"{stack}: the registry says {status}; expected purged (`tenancy tenants purge` first)"
+        for stack, status in sorted(statuses.items())
+        if status != "purged"
+    ]
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    status_of: Callable[[Sequence[str]], dict[str, str]] = registry_status,
+) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infra.automation.deploy",
         description=__doc__,
@@ -138,6 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Tearing a tenant down follows its export and hard delete; never a side effect here.
             (skipped if affected.removed else stacks).append(affected.stack)
     stacks = sorted(set(stacks))
+    if args.operation == "destroy":
+        if args.affected_base:
+            print("destroy takes --stack names only, never the stacks a change affects")
+            return 2
+        refusals = destroy_refusals(status_of(stacks))
+        if refusals:
+            print("refusing to destroy:\n" + "\n".join(f"  {r}" for r in refusals))
+            return 2
     if not stacks:
         print("no stacks to run")
         return 0

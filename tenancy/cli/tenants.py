@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from tenancy.cli import exports, lifecycle
 from tenancy.cli.context import JsonOption, console, open_database, print_json
 from tenancy.registry import create_tenant, get_tenant, list_tenants, owner_emails
 from tenancy.tenant import Tenant, TenantStatus
@@ -77,3 +78,7 @@ def show(
     for field, value in {**tenant.to_json(), "owners": ", ".join(owners)}.items():
         table.add_row(field, str(value))
     console.print(table)
+
+
+lifecycle.register(app)
+exports.register(app)

@@ -4,7 +4,8 @@ Per HTTP request, in order:
 
 1. `/metrics` is answered from the Prometheus registry; `public_paths` pass untouched.
 2. The tenant is resolved (`tenancy.web.resolve`): unknown -> 404; suspended or deleted -> 403
-   with the reason.
+   with the reason, both from the registry (cached briefly) and, at once, from the status the
+   lifecycle publishes in Redis (`tenancy.tenant_status`), read by the script of step 4.
 3. The caller (the user id the authentication layer in front puts in `user_header`) must be
    a member of the tenant: no user -> 401, non-member -> 403.
 4. One Redis script, one round trip, decides: a block the pipeline set (the `QuotaGate`
@@ -172,8 +173,16 @@ class TenancyMiddleware:
         route = route_template(self.app, scope)
         bucket = route if self.per_route_limits else TENANT_BUCKET
         decision = self.limiter.check(
-            tenant.id, bucket, policy, quota=quota, gate="api_calls_per_month"
+            tenant.id, bucket, policy, quota=quota, gate="api_calls_per_month", status=True
         )
+        if decision.refused_by == "status":  # suspended since the directory cached the tenant
+            return Refusal(
+                403,
+                {
+                    "error": f"tenant_{decision.tenant_status}",
+                    "reason": decision.block_reason or f"tenant is {decision.tenant_status}",
+                },
+            )
         if decision.refused_by == "blocked":
             return _quota_refusal(
                 decision.block_reason or "blocked",

@@ -14,6 +14,11 @@ import pytest
 from infra.automation import deploy
 from infra.automation.deploy import StackResult, markdown, run_all, run_stack
 from infra.automation.workspace import make_workspace
+from tenancy.db.bootstrap import RegistryUrls
+from tenancy.db.session import Database
+from tenancy.lifecycle import Transition
+from tenancy.transitions import apply_transition
+from tests.db.factories import make_tenant
 
 LOG = Path(os.environ.get("TENANCY_DEPLOY_TEST_LOG", "/nonexistent"))
 
@@ -112,8 +117,43 @@ def test_missing_pulumi_cli_is_a_per_tenant_failure(monkeypatch: pytest.MonkeyPa
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="parallel is 0; expected >= 1"):
         run_all(["tenant-a"], "up", 0)
-    with pytest.raises(ValueError, match="operation is 'destroy'"):
-        run_all(["tenant-a"], "destroy", 1)
+    with pytest.raises(ValueError, match="operation is 'refresh'"):
+        run_all(["tenant-a"], "refresh", 1)
     assert "| `tenant-a` | ok | no changes | 1.0 |" in markdown(
         [StackResult("tenant-a", "up", True, "no changes", 1.0, "")], "up"
     )
+
+
+def test_destroy_runs_only_for_tenants_the_registry_says_are_purged(
+    cli_env: RegistryUrls, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = Database(cli_env.app, cli_env.platform)
+    for slug in ("acme", "globex", "initech"):
+        make_tenant(db, slug)
+    apply_transition(db, "acme", Transition.DELETE, reason="closing")
+    apply_transition(db, "acme", Transition.PURGE, force=True)
+    apply_transition(db, "globex", Transition.DELETE, reason="closing")
+    db.close()
+    calls: list[tuple[list[str], str]] = []
+
+    def fake_run_all(stacks: list[str], operation: str, parallel: int) -> list[StackResult]:
+        calls.append((list(stacks), operation))
+        return [StackResult(s, operation, True, "delete 26", 0.1, "") for s in stacks]
+
+    monkeypatch.setattr(deploy, "run_all", fake_run_all)
+    for stacks in (
+        ["tenant-globex"],
+        ["tenant-initech"],
+        ["tenant-nobody"],
+        ["tenant-acme", "tenant-globex"],
+    ):
+        argv = ["destroy", *(a for s in stacks for a in ("--stack", s))]
+        assert deploy.main(argv) == 2
+    out = capsys.readouterr().out
+    assert "tenant-globex: the registry says deleted; expected purged" in out
+    assert "tenant-initech: the registry says active" in out
+    assert "tenant-nobody: the registry says unknown" in out
+    assert deploy.main(["destroy", "--affected-base", "HEAD"]) == 2
+    assert calls == [], "nothing destroyed while any named tenant is not purged"
+    assert deploy.main(["destroy", "--stack", "tenant-acme"]) == 0
+    assert calls == [(["tenant-acme"], "destroy")]

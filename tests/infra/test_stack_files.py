@@ -75,16 +75,18 @@ def test_generate_is_deterministic_and_check_reports_drift(tmp_path: Path) -> No
 
 
 def test_gone_tenants_lose_their_files(tmp_path: Path) -> None:
-    generate([tenant("alpha"), tenant("beta"), tenant("gamma")], tmp_path, now=NOW)
+    generate([tenant("alpha"), tenant("beta"), tenant("gamma"), tenant("delta")], tmp_path, now=NOW)
     remaining = [
         tenant("alpha"),
         tenant("beta", status=TenantStatus.DELETED, deleted_days_ago=3),  # in the 30-day window
-        tenant("gamma", status=TenantStatus.DELETED, deleted_days_ago=31),  # hard-deleted
+        tenant("gamma", status=TenantStatus.PURGED, deleted_days_ago=31),  # hard-deleted
+        tenant("delta", status=TenantStatus.DELETED, deleted_days_ago=400),  # not purged: held
     ]
     assert generate(remaining, tmp_path, check=True, now=NOW).removed == ["tenant-gamma"]
     report = generate(remaining, tmp_path, now=NOW)
-    assert report.removed == ["tenant-gamma"] and report.written == ["tenant-beta"]
-    assert list_stacks(tmp_path) == ["tenant-alpha", "tenant-beta"]
+    assert report.removed == ["tenant-gamma"]
+    assert report.written == ["tenant-beta", "tenant-delta"]
+    assert list_stacks(tmp_path) == ["tenant-alpha", "tenant-beta", "tenant-delta"]
     beta = yaml.safe_load((tmp_path / "Pulumi.tenant-beta.yaml").read_text())["config"]
     assert beta["tenancy:status"] == "suspended", (
         "a soft-deleted tenant keeps its stack, with no pods"

@@ -196,6 +196,11 @@ def test_suspended_tenant_runs_no_pods() -> None:
     )
     assert quota.props["metadata"]["labels"]["tenant-status"] == "suspended"
     assert inv.one(t.KMS_KEY).props["enableKeyRotation"] is True, "suspension keeps the key"
+    user = inv.one(t.DYNAMIC)
+    assert user.props["rules"][-1] == "off", f"{user.name}: a redeploy must not re-enable it"
+    deny_policy = next(r for r in inv.all(t.IAM_ROLE_POLICY) if r.name.endswith("-suspended-deny"))
+    deny = json.loads(deny_policy.props["policy"])["Statement"]
+    assert deny == [{"Sid": "TenantSuspended", "Effect": "Deny", "Action": "*", "Resource": "*"}]
 
 
 def test_no_egress_policy_without_cidrs() -> None:

@@ -14,9 +14,10 @@ import psycopg
 import pytest
 import redis
 
-from pipelines.definitions import ASSETS
+from pipelines.definitions import ASSETS, RETENTION_ASSETS
 from pipelines.quotas.resources import QuotaOutputs
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
+from pipelines.retention.resources import RetentionTargets
 from pipelines.usage.resources import StorageMeasurer
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
@@ -53,7 +54,7 @@ class Pipeline:
             config = self.ingest if ingest is None else ingest
             run_config = {"ops": {"usage_events": {"config": config}}}
         return dg.materialize(
-            ASSETS,
+            [*ASSETS, *RETENTION_ASSETS],
             selection=list(assets),
             partition_key=partition_key,
             resources=self.resources,
@@ -91,6 +92,7 @@ def pipeline(
         "redis": RedisResource(url=redis_server.url),
         "storage": StorageMeasurer(root=str(tmp_path / "objects")),
         "outputs": QuotaOutputs(textfile=str(tmp_path / "metrics" / "usage.prom")),
+        "retention": RetentionTargets(root=str(tmp_path / "objects")),
     }
     yield Pipeline(
         resources,

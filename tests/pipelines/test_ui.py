@@ -32,6 +32,7 @@ SCHEDULES = (
     "monthly_rollup_schedule",
     "invoice_draft_schedule",
     "billing_schedule",
+    "retention_sweep_schedule",
 )
 BILLING_ASSETS = ("invoice_ledger", "stripe_invoices")
 SENSORS = ("late_usage_sensor", "stripe_payment_events_sensor")
@@ -169,7 +170,12 @@ def test_schedules_sensor_and_checks_are_loaded(webserver: str) -> None:
     assert {s["name"] for s in repo["schedules"]} == set(SCHEDULES)
     assert all(s["executionTimezone"] == "UTC" for s in repo["schedules"])
     assert {s["name"] for s in repo["sensors"]} == set(SENSORS)
-    assert {n["assetKey"]["path"][0] for n in repo["assetNodes"]} == {*ASSETS, *BILLING_ASSETS}
+    assert {n["assetKey"]["path"][0] for n in repo["assetNodes"]} == {
+        *ASSETS,
+        *BILLING_ASSETS,
+        "tenant_purges",
+        "retention_sweep",
+    }
     checks = {
         c["name"] for n in repo["assetNodes"] for c in n["assetChecksOrError"].get("checks", [])
     }
@@ -177,3 +183,4 @@ def test_schedules_sensor_and_checks_are_loaded(webserver: str) -> None:
         "daily_tenant_usage_totals_reconcile" in checks and "usage_events_quarantine_rate" in checks
     )
     assert {"stripe_invoices_reconciled", "invoice_ledger_totals_match_lines"} <= checks
+    assert "retention_sweep_holds_untouched" in checks

@@ -1,0 +1,228 @@
+"""A purge's steps outside the database, each on the ledger before and after it runs.
+
+Order matters: the tenant's KMS key is disabled first, so from that moment nothing encrypted
+under it (objects, backups, copies elsewhere) can be read; its deletion is then scheduled
+with KMS's shortest waiting period (7 days). Storage objects, Redis keys and warehouse rows
+follow. Every step is idempotent and recorded in `registry.deletion_steps`, so a purge that
+stopped half-way resumes with the steps not finished yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from tenancy.db.session import Database
+from tenancy.errors import ConfigurationError
+from tenancy.lifecycle import LifecycleError
+from tenancy.object_store import ObjectStore, tenant_prefix
+from tenancy.redis_keys import tenant_prefix as redis_tenant_prefix
+from tenancy.tenant import Tenant, TenantStatus
+
+STEPS = ("kms_disable", "kms_schedule_deletion", "storage", "redis", "warehouse")
+#: KMS accepts 7 to 30 days; the shortest, since the key is disabled already.
+KEY_DELETION_WINDOW_DAYS = 7
+#: Enforcement state about the tenant, under `platform:` (its status key stays: `purged`).
+PLATFORM_KINDS = ("quota", "ratelimit")
+#: Warehouse tables purged of the tenant's rows. `monthly_tenant_usage` is kept: invoices
+#: already issued rest on it (counts only, no personal data).
+WAREHOUSE_TABLES = (
+    "usage_events",
+    "usage_event_claims",
+    "daily_tenant_usage",
+    "registry_snapshots",
+    "storage_snapshots",
+    "tenant_quota_status",
+)
+BATCH = 1000
+
+
+def key_alias(tenant: Tenant) -> str:
+    """The tenant key's alias, as the stack creates it."""
+    return f"alias/tenant-{tenant.slug}"
+
+
+@dataclass(frozen=True)
+class PurgeTargets:
+    """Where the tenant's data lives outside the registry. `kms` None: no per-tenant key
+    exists (the local profile's key file), which the ledger records as such."""
+
+    store: ObjectStore
+    redis: redis.Redis
+    warehouse: Path
+    kms: Any | None = None
+    alias: Callable[[Tenant], str] = key_alias
+
+
+def _scan(client: redis.Redis, pattern: str) -> Iterator[list[bytes]]:
+    """Batches of keys matching `pattern`; SCAN, never KEYS."""
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=BATCH):
+        batch.append(key)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _redis(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
+    patterns = [f"{redis_tenant_prefix(tenant.id)}*"]
+    patterns += [f"platform:{kind}:{tenant.id}:*" for kind in PLATFORM_KINDS]
+    removed = 0
+    for pattern in patterns:
+        for batch in _scan(targets.redis, pattern):
+            removed += int(targets.redis.unlink(*batch))
+    return {"keys": removed, "patterns": patterns}
+
+
+def _storage(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
+    prefix, removed, batch = tenant_prefix(tenant.id), 0, []
+    for key in targets.store.keys(prefix):
+        batch.append(key)
+        if len(batch) >= BATCH:
+            targets.store.delete(batch)
+            removed, batch = removed + len(batch), []
+    targets.store.delete(batch)
+    return {"objects": removed + len(batch), "prefix": targets.store.describe(prefix)}
+
+
+def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
+    if not targets.warehouse.exists():
+        return {"absent": str(targets.warehouse)}
+    try:
+        import duckdb
+    except ImportError:
+        raise ConfigurationError(
+            "purging warehouse rows needs the `duckdb` package (dependency group `pipelines`)"
+        ) from None
+    removed: dict[str, int] = {}
+    with duckdb.connect(str(targets.warehouse)) as conn:
+        present = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        conn.execute("BEGIN")
+        for table in WAREHOUSE_TABLES:
+            if table in present:
+                row = conn.execute(
+                    f'DELETE FROM "{table}" WHERE tenant_id = CAST(? AS UUID)', [str(tenant.id)]
+                ).fetchone()
+                removed[table] = int(row[0]) if row else 0
+        conn.execute("COMMIT")
+    return {"rows": removed, "kept": ["monthly_tenant_usage"]}
+
+
+def _kms(targets: PurgeTargets, tenant: Tenant, step: str) -> dict[str, Any]:
+    if targets.kms is None:
+        return {"skipped": "no per-tenant KMS key configured (local key file)"}
+    key_id = targets.kms.describe_key(KeyId=targets.alias(tenant))["KeyMetadata"]["KeyId"]
+    if step == "kms_disable":
+        targets.kms.disable_key(KeyId=key_id)
+        return {"key_id": key_id}
+    reply = targets.kms.schedule_key_deletion(
+        KeyId=key_id, PendingWindowInDays=KEY_DELETION_WINDOW_DAYS
+    )
+    return {"key_id": key_id, "deletion_date": str(reply["DeletionDate"])}
+
+
+def _run(targets: PurgeTargets, tenant: Tenant, step: str) -> dict[str, Any]:
+    if step.startswith("kms_"):
+        return _kms(targets, tenant, step)
+    return {"storage": _storage, "redis": _redis, "warehouse": _warehouse}[step](targets, tenant)
+
+
+def finish_purge(
+    db: Database, tenant: Tenant, targets: PurgeTargets, now: datetime | None = None
+) -> dict[str, dict[str, Any]]:
+    """Run every step not finished yet for a purged tenant; returns each step's record."""
+    if tenant.status is not TenantStatus.PURGED:
+        raise LifecycleError(
+            f"cannot finish the purge of {tenant.slug!r}: it is {tenant.status}; expected purged"
+        )
+    done = purge_steps(db, tenant.id)
+    for step in STEPS:
+        if done.get(step, {}).get("finished_at") is not None:
+            continue
+        at = now or datetime.now(UTC)
+        with db.platform() as conn:
+            conn.execute(
+                "INSERT INTO registry.deletion_steps (tenant_id, step, started_at) "
+                "VALUES (%s, %s, %s) ON CONFLICT (tenant_id, step) DO UPDATE "
+                "SET started_at = EXCLUDED.started_at",
+                (tenant.id, step, at),
+            )
+        detail = _run(targets, tenant, step)
+        with db.platform() as conn:
+            conn.execute(
+                "UPDATE registry.deletion_steps SET finished_at = %s, detail = %s "
+                "WHERE tenant_id = %s AND step = %s",
+                (now or datetime.now(UTC), json.dumps(detail), tenant.id, step),
+            )
+    return purge_steps(db, tenant.id)
+
+
+def purge_steps(db: Database, tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
+    with db.platform() as conn:
+        rows = conn.execute(
+            "SELECT step, started_at, finished_at, detail FROM registry.deletion_steps "
+            "WHERE tenant_id = %s",
+            (tenant_id,),
+        ).fetchall()
+    return {str(r["step"]): {k: v for k, v in r.items() if k != "step"} for r in rows}
+
+
+def kms_from_env(environ: Mapping[str, str] | None = None) -> Any | None:
+    """`TENANCY_KMS=aws`: a boto3 KMS client (each tenant has its key); unset: None."""
+    env = os.environ if environ is None else environ
+    value = env.get("TENANCY_KMS") or ""
+    if not value:
+        return None
+    if value != "aws":
+        raise ConfigurationError(f"TENANCY_KMS is {value!r}; expected `aws` or nothing")
+    import boto3
+
+    return boto3.client("kms")
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    slug: str
+    outcome: str  # purged | blocked_by_hold | resumed
+    steps: int
+
+
+def purge_due(
+    db: Database, targets: PurgeTargets, now: datetime, actor: str = "retention"
+) -> list[PurgeOutcome]:
+    """Purge every deleted tenant whose 30 days are over (a held one gets its audited
+    `blocked_by_hold` instead), and finish purges an interruption left unfinished."""
+    from tenancy.lifecycle import RESTORE_WINDOW, Transition
+    from tenancy.lifecycle_runtime import apply_runtime_state
+    from tenancy.registry import list_tenants
+    from tenancy.transitions import apply_transition
+
+    outcomes = []
+    for tenant in list_tenants(db, TenantStatus.DELETED):
+        assert tenant.deleted_at is not None
+        if now < tenant.deleted_at + RESTORE_WINDOW:
+            continue
+        result = apply_transition(db, tenant.id, Transition.PURGE, actor=actor, now=now)
+        if not result.applied:
+            outcomes.append(PurgeOutcome(tenant.slug, result.plan.outcome.value, 0))
+            continue
+        apply_runtime_state(targets.redis, result.tenant)
+        steps = finish_purge(db, result.tenant, targets, now)
+        outcomes.append(PurgeOutcome(tenant.slug, "purged", len(steps)))
+    for tenant in list_tenants(db, TenantStatus.PURGED):
+        steps = purge_steps(db, tenant.id)
+        if len(steps) < len(STEPS) or any(s["finished_at"] is None for s in steps.values()):
+            outcomes.append(
+                PurgeOutcome(tenant.slug, "resumed", len(finish_purge(db, tenant, targets, now)))
+            )
+    return outcomes

@@ -1,0 +1,248 @@
+"""A full purge of one tenant among several: everything of it goes, nothing of the others."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import duckdb
+import psycopg
+import pytest
+import redis
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from tenancy.db.session import Database
+from tenancy.envelope import DecryptionError, TenantCipher
+from tenancy.key_providers import AwsKmsKeyProvider
+from tenancy.lifecycle import RESTORE_WINDOW, Transition
+from tenancy.lifecycle_runtime import apply_runtime_state
+from tenancy.object_store import S3ObjectStore, tenant_prefix
+from tenancy.purge import PurgeTargets, finish_purge, purge_steps
+from tenancy.redis_keys import enforcement_key, tenant_key
+from tenancy.tenant_status import TenantStatusStore
+from tenancy.transitions import apply_transition, deletion_record
+from tests.db.factories import make_agent, make_document, make_tenant
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+SLUGS = ("acme", "globex", "initech")
+
+
+def aws(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def warehouse_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    with duckdb.connect(str(path)) as conn:
+        return {
+            t: conn.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+            for t in ("usage_events", "daily_tenant_usage", "monthly_tenant_usage")
+        }
+
+
+def registry_rows(superuser: psycopg.Connection, tenant_id: uuid.UUID) -> list[Any]:
+    return [
+        superuser.execute(
+            f"SELECT * FROM registry.{table} WHERE {column} = %s ORDER BY 1, 2", (tenant_id,)
+        ).fetchall()
+        for table, column in (
+            ("tenants", "id"),
+            ("agents", "tenant_id"),
+            ("documents", "tenant_id"),
+            ("user_tenants", "tenant_id"),
+            ("audit_log", "tenant_id"),
+            ("notification_outbox", "tenant_id"),
+        )
+    ]
+
+
+def redis_dump(client: redis.Redis, tenant_id: uuid.UUID) -> dict[bytes, bytes | None]:
+    keys = list(client.scan_iter(match=f"*{tenant_id}*"))
+    return {k: client.dump(k) for k in sorted(keys)}
+
+
+@pytest.fixture
+def world(
+    db: Database, redis_client: redis.Redis, moto_endpoint: str, tmp_path: Path
+) -> dict[str, Any]:
+    """Three tenants with rows, objects, Redis keys, warehouse rows and encrypted blobs."""
+    s3, kms = aws("s3", moto_endpoint), aws("kms", moto_endpoint)
+    bucket = f"shared-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    store = S3ObjectStore(s3, bucket)
+    warehouse = tmp_path / "usage.duckdb"
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(
+            "CREATE TABLE usage_events (event_id UUID, tenant_id UUID, metric VARCHAR, quantity BIGINT)"
+        )
+        conn.execute(
+            "CREATE TABLE daily_tenant_usage (day DATE, tenant_id UUID, metric VARCHAR, value BIGINT)"
+        )
+        conn.execute(
+            "CREATE TABLE monthly_tenant_usage (month DATE, tenant_id UUID, metric VARCHAR, value BIGINT)"
+        )
+    tenants, aliases = {}, {}
+    for slug in SLUGS:
+        tenant = make_tenant(db, slug).tenant
+        tenants[slug] = tenant
+        key_id = kms.create_key(Description=f"tenant {slug}")["KeyMetadata"]["KeyId"]
+        aliases[tenant.id] = f"alias/tenant-{slug}-{uuid.uuid4().hex[:6]}"
+        kms.create_alias(AliasName=aliases[tenant.id], TargetKeyId=key_id)
+        make_agent(db, tenant.id)
+        make_document(db, tenant.id)
+        for i in range(3):
+            store.put(f"{tenant_prefix(tenant.id)}documents/{i}.txt", f"{slug} {i}".encode())
+        redis_client.set(tenant_key(tenant.id, "cache", "a"), slug)
+        redis_client.hset(tenant_key(tenant.id, "session", "x"), "k", "v")
+        redis_client.set(enforcement_key("quota", tenant.id, "state"), "{}")
+        redis_client.set(enforcement_key("ratelimit", tenant.id, "v1-agents"), "1")
+        with duckdb.connect(str(warehouse)) as conn:
+            conn.execute(
+                "INSERT INTO usage_events VALUES (?, ?, 'api_calls', 1)",
+                [str(uuid.uuid4()), str(tenant.id)],
+            )
+            conn.execute(
+                "INSERT INTO daily_tenant_usage VALUES ('2026-01-01', ?, 'api_calls', 1)",
+                [str(tenant.id)],
+            )
+            conn.execute(
+                "INSERT INTO monthly_tenant_usage VALUES ('2026-01-01', ?, 'api_calls', 1)",
+                [str(tenant.id)],
+            )
+    cipher = TenantCipher(AwsKmsKeyProvider(kms, lambda t: aliases[t]))
+    blobs = {
+        slug: cipher.encrypt(t.id, f"secret of {slug}".encode()) for slug, t in tenants.items()
+    }
+    targets = PurgeTargets(
+        store=store,
+        redis=redis_client,
+        warehouse=warehouse,
+        kms=kms,
+        alias=lambda t: aliases[t.id],
+    )
+    return {
+        "tenants": tenants,
+        "store": store,
+        "blobs": blobs,
+        "kms": kms,
+        "aliases": aliases,
+        "targets": targets,
+        "warehouse": warehouse,
+    }
+
+
+def test_full_purge_of_one_tenant_among_several(
+    db: Database, superuser: psycopg.Connection, redis_client: redis.Redis, world: dict[str, Any]
+) -> None:
+    tenants, store, targets = world["tenants"], world["store"], world["targets"]
+    acme = tenants["acme"]
+    others = [tenants["globex"], tenants["initech"]]
+
+    def others_snapshot() -> Any:
+        objects = {
+            k: hashlib.sha256(store.get(k)).hexdigest()
+            for t in others
+            for k in store.keys(tenant_prefix(t.id))
+        }
+        wh = warehouse_rows(world["warehouse"])
+        wh_others = {
+            table: [r for r in rows if str(r[1]) != str(acme.id)] for table, rows in wh.items()
+        }
+        return (
+            [registry_rows(superuser, t.id) for t in others],
+            objects,
+            [redis_dump(redis_client, t.id) for t in others],
+            wh_others,
+        )
+
+    apply_transition(db, "acme", Transition.DELETE, reason="closing", now=T0)
+    before = others_snapshot()
+    purged = apply_transition(db, "acme", Transition.PURGE, now=T0 + RESTORE_WINDOW)
+    apply_runtime_state(redis_client, purged.tenant)
+    steps = finish_purge(db, purged.tenant, targets, now=T0 + RESTORE_WINDOW)
+    assert others_snapshot() == before, "the other tenants are untouched, byte for byte"
+
+    assert list(store.keys(tenant_prefix(acme.id))) == []
+    assert steps["storage"]["detail"]["objects"] == 3
+    assert list(redis_client.scan_iter(match=f"tenant:{acme.id}:*")) == []
+    assert redis_client.get(enforcement_key("quota", acme.id, "state")) is None
+    assert steps["redis"]["detail"]["keys"] == 4
+    assert TenantStatusStore(redis_client).get(acme.id) == ("purged", "purged")
+    wh = warehouse_rows(world["warehouse"])
+    assert all(str(r[1]) != str(acme.id) for r in wh["usage_events"] + wh["daily_tenant_usage"])
+    assert [str(r[1]) for r in wh["monthly_tenant_usage"]].count(str(acme.id)) == 1, "billing's"
+
+    kms = world["kms"]
+    meta = kms.describe_key(KeyId=world["aliases"][acme.id])["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion"
+    deletion = datetime.fromisoformat(steps["kms_schedule_deletion"]["detail"]["deletion_date"])
+    assert timedelta(days=6) < deletion - datetime.now(UTC) <= timedelta(days=7)
+    # moto's Decrypt ignores the key state, so what KMS then answers for the purged tenant's
+    # blobs is asserted with botocore's Stubber below; the others still decrypt here for real.
+    fresh = TenantCipher(AwsKmsKeyProvider(kms, lambda t: world["aliases"][t]))
+    for t in others:
+        assert fresh.decrypt(t.id, world["blobs"][t.slug]) == f"secret of {t.slug}".encode()
+        state = kms.describe_key(KeyId=world["aliases"][t.id])["KeyMetadata"]["KeyState"]
+        assert state == "Enabled"
+
+    record = deletion_record(db, acme.id)
+    assert record is not None and record["removed"]["documents"] == 1
+    assert set(purge_steps(db, acme.id)) == {
+        "kms_disable",
+        "kms_schedule_deletion",
+        "storage",
+        "redis",
+        "warehouse",
+    }
+    again = finish_purge(db, purged.tenant, targets)
+    assert again == steps, "a finished purge does nothing more"
+
+
+def test_an_interrupted_purge_resumes(
+    db: Database, redis_client: redis.Redis, world: dict[str, Any]
+) -> None:
+    targets = world["targets"]
+    apply_transition(db, "acme", Transition.DELETE, reason="closing", now=T0)
+    purged = apply_transition(db, "acme", Transition.PURGE, force=True, now=T0)
+    broken = PurgeTargets(
+        store=targets.store,
+        redis=targets.redis,
+        warehouse=targets.warehouse,
+        kms=targets.kms,
+        alias=lambda t: "alias/does-not-exist",
+    )
+    with pytest.raises(ClientError, match="NotFoundException"):
+        finish_purge(db, purged.tenant, broken)
+    steps = purge_steps(db, purged.tenant.id)
+    assert steps["kms_disable"]["finished_at"] is None, "started, on the ledger, not finished"
+    assert "storage" not in steps, "nothing after the key ran before the key was dealt with"
+    done = finish_purge(db, purged.tenant, targets)
+    assert all(s["finished_at"] is not None for s in done.values()) and len(done) == 5
+
+
+@pytest.mark.parametrize("code", ["DisabledException", "KMSInvalidStateException"])
+def test_blobs_under_a_disabled_or_deleted_key_do_not_decrypt(code: str) -> None:
+    """What KMS answers for a purged tenant's key (disabled, then pending deletion)."""
+    kms = boto3.client(
+        "kms", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    tenant = uuid.uuid4()
+    with Stubber(kms) as stub:
+        stub.add_response(
+            "generate_data_key",
+            {"Plaintext": b"k" * 32, "CiphertextBlob": b"wrapped", "KeyId": "key"},
+        )
+        blob = TenantCipher(AwsKmsKeyProvider(kms, lambda t: "alias/x")).encrypt(tenant, b"secret")
+        stub.add_client_error("decrypt", service_error_code=code, http_status_code=400)
+        with pytest.raises(DecryptionError, match=f"cannot decrypt as tenant {tenant}: .*{code}"):
+            TenantCipher(AwsKmsKeyProvider(kms, lambda t: "alias/x")).decrypt(tenant, blob)
