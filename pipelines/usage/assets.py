@@ -25,7 +25,7 @@ from pipelines.usage.resources import StorageMeasurer
 from tenancy.metered import MeteredCounters, hard_api_quota
 from tenancy.plans import default_catalog
 from tenancy.registry import list_tenants, resource_counts
-from tenancy.tenant import Tenant
+from tenancy.tenant import Tenant, TenantStatus
 from tenancy.usage.stream import UsageConsumer
 
 CONSUMER = "dagster-usage-events"
@@ -83,8 +83,10 @@ def usage_events(
     Entries are acknowledged only after DuckDB commits; acknowledged entries are then trimmed."""
 
     def registered() -> set[uuid.UUID]:
+        """Tenants that may still have usage: every one but the purged (their tombstones stay
+        in the registry, but late events for them are quarantined as unknown)."""
         with registry.database() as db:
-            return {t.id for t in list_tenants(db)}
+            return {t.id for t in list_tenants(db) if t.status is not TenantStatus.PURGED}
 
     client = redis.client()
     consumer = UsageConsumer(client, CONSUMER)
@@ -100,7 +102,7 @@ def usage_events(
             max_deliveries=config.max_deliveries,
         ).run()
         with registry.database() as db:
-            tenants = list_tenants(db)
+            tenants = [t for t in list_tenants(db) if t.status is TenantStatus.ACTIVE]
         reconciled = _reconcile_metered(conn, tenants, MeteredCounters(client))
     return dg.MaterializeResult(
         metadata={

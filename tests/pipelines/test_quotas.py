@@ -139,7 +139,10 @@ def test_suspended_tenants_are_blocked_and_one_bad_row_stops_only_itself(
     pipeline: Pipeline, superuser: psycopg.Connection
 ) -> None:
     free, pro, enterprise = (pipeline.tenants[p] for p in ("free", "pro", "enterprise"))
-    superuser.execute("UPDATE registry.tenants SET status = 'suspended' WHERE id = %s", (pro,))
+    superuser.execute(
+        "UPDATE registry.tenants SET status = 'suspended', suspension_reason = 'test' WHERE id = %s",
+        (pro,),
+    )
     superuser.execute(
         "UPDATE registry.tenants SET limit_overrides = '{\"gpus\": 4}' WHERE id = %s", (enterprise,)
     )

@@ -19,6 +19,7 @@ from tenancy.db.session import Database
 from tenancy.devstack.redis import RedisServer
 from tenancy.metered import MeteredCounters, MeteredQuota
 from tenancy.quota_gate import QuotaBlock, QuotaStateStore
+from tenancy.tenant_status import TenantStatusStore
 from tenancy.usage.events import parse_fields
 from tenancy.usage.stream import STREAM_KEY
 from tenancy.web.example import ServiceConfig, create_app
@@ -93,7 +94,8 @@ def test_unknown_suspended_and_non_member_callers_are_refused(
     anonymous = service.client.get("/agents", headers={"x-tenant-id": str(service.tenants["pro"])})
     assert anonymous.status_code == 401
     superuser.execute(
-        "UPDATE registry.tenants SET status = 'suspended' WHERE id = %s", (service.tenants["free"],)
+        "UPDATE registry.tenants SET status = 'suspended', suspension_reason = 'test' WHERE id = %s",
+        (service.tenants["free"],),
     )
     service.client.app.middleware_stack = None  # type: ignore[attr-defined]  # rebuild: fresh caches
     suspended = service.get("/agents", plan="free")
@@ -159,3 +161,15 @@ def test_a_pipeline_block_answers_402_with_its_reason(
     assert blocked.status_code == 402  # type: ignore[attr-defined]
     assert blocked.json()["reason"] == "tenant is suspended"  # type: ignore[attr-defined]
     assert blocked.json()["resets_at"] == until.isoformat()  # type: ignore[attr-defined]
+
+
+def test_a_published_suspension_refuses_at_once_despite_the_cache(
+    service: Service, redis_client: redis.Redis
+) -> None:
+    assert service.get("/agents").status_code == 200  # type: ignore[attr-defined]  # now cached
+    TenantStatusStore(redis_client).publish(service.tenants["pro"], "suspended", "unpaid invoice")
+    refused = service.get("/agents")
+    assert refused.status_code == 403  # type: ignore[attr-defined]
+    assert refused.json() == {"error": "tenant_suspended", "reason": "unpaid invoice"}  # type: ignore[attr-defined]
+    TenantStatusStore(redis_client).publish(service.tenants["pro"], "active", None)
+    assert service.get("/agents").status_code == 200  # type: ignore[attr-defined]
