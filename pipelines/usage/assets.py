@@ -22,6 +22,7 @@ from pipelines.partitions import (
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
 from pipelines.usage import checks
 from pipelines.usage.resources import StorageMeasurer
+from tenancy.errors import TenancyError
 from tenancy.metered import MeteredCounters, hard_api_quota
 from tenancy.plans import default_catalog
 from tenancy.registry import list_tenants, resource_counts
@@ -129,11 +130,14 @@ def _reconcile_metered(
     for the month (the counter may be ahead: admitted calls not yet ingested)."""
     now = datetime.now(UTC)
     catalog = default_catalog()
-    quotas = {
-        str(t.id): q
-        for t in tenants
-        if (q := hard_api_quota(catalog.get(t.plan), t.limit_overrides, now)) is not None
-    }
+    quotas = {}
+    for t in tenants:
+        try:  # a tenant whose plan or overrides cannot be read is reported by the quota asset
+            quota = hard_api_quota(catalog.get(t.plan), t.limit_overrides, now)
+        except TenancyError:
+            continue
+        if quota is not None:
+            quotas[str(t.id)] = quota
     if not quotas:
         return 0
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
