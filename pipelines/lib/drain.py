@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import duckdb
 import redis
 
-from pipelines.lib import warehouse
+from pipelines.lib import event_store, warehouse
 from pipelines.lib.ingest import (
     CONFLICTING_DUPLICATE,
     DELIVERY_LIMIT,
@@ -94,7 +94,7 @@ class Drain:
             return
         entries = self.consumer.take([p.entry_id for p in stuck])
         deliveries = {p.entry_id: p.deliveries for p in stuck}
-        errors = warehouse.last_errors(self.conn, [e.entry_id for e in entries])
+        errors = event_store.last_errors(self.conn, [e.entry_id for e in entries])
         rows = [
             quarantine_row(
                 e,
@@ -106,7 +106,7 @@ class Drain:
         ]
         with warehouse.transaction(self.conn):
             batch_id = warehouse.next_batch_id(self.conn)
-            added = warehouse.insert_quarantine(self.conn, rows, batch_id)
+            added = event_store.insert_quarantine(self.conn, rows, batch_id)
             self._record_batch(batch_id, len(entries), 0, 0, len(rows))
         self.consumer.ack([e.entry_id for e in entries])
         self.stats.over_delivered += len(entries)
@@ -131,7 +131,7 @@ class Drain:
                 raise DrainAbortedError(len(self.stats.failed), exc) from exc
             self.log(f"entry {entry.entry_id} failed on its own and stays pending: {exc!r}")
             with warehouse.transaction(self.conn):
-                warehouse.record_error(self.conn, entry.entry_id, repr(exc))
+                event_store.record_error(self.conn, entry.entry_id, repr(exc))
 
     def _store(self, entries: list[StreamEntry]) -> None:
         batch = split_entries(entries, self._known, self.window)
@@ -140,9 +140,9 @@ class Drain:
             batch = split_entries(entries, self._known, self.window)
         with warehouse.transaction(self.conn):
             batch_id = warehouse.next_batch_id(self.conn)
-            result = warehouse.insert_events(self.conn, batch.events, batch_id)
+            result = event_store.insert_events(self.conn, batch.events, batch_id)
             rows = batch.quarantine + self._conflict_rows(entries, result.conflicts)
-            added = warehouse.insert_quarantine(self.conn, rows, batch_id)
+            added = event_store.insert_quarantine(self.conn, rows, batch_id)
             self._record_batch(
                 batch_id, len(entries), result.inserted, result.duplicates, len(rows)
             )

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-import pipelines.lib.warehouse as warehouse_module
-from pipelines.lib.warehouse import InsertResult
+import pipelines.lib.event_store as event_store
+from pipelines.lib.event_store import InsertResult
 from tenancy.usage.events import api_call, storage_delta
 from tenancy.usage.stream import STREAM_KEY, UsageConsumer
 from tests.pipelines.conftest import Pipeline
@@ -194,17 +194,17 @@ def test_a_failed_write_then_a_retry_counts_once(
     """The claim is taken in the transaction that stores the event: a write that fails after
     claiming must leave no claim behind, or the retry would count the event zero times."""
     good_events(pipeline, 4)
-    real = warehouse_module.insert_quarantine
+    real = event_store.insert_quarantine
 
     def disk_full(*args: object, **kwargs: object) -> int:
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as m:
-        m.setattr(warehouse_module, "insert_quarantine", disk_full)
+        m.setattr(event_store, "insert_quarantine", disk_full)
         failed = pipeline.materialize(["usage_events"], raise_on_error=False, ingest=PRODUCTION)
     assert not failed.success
     assert counted(pipeline) == 0 and pending(pipeline) == 4
-    assert warehouse_module.insert_quarantine is real
+    assert event_store.insert_quarantine is real
     pipeline.materialize(["usage_events"], ingest=PRODUCTION)
     assert counted(pipeline) == 4 and pending(pipeline) == 0
 
@@ -220,7 +220,7 @@ def test_an_entry_that_keeps_failing_is_isolated_then_quarantined(
         api_call(pipeline.tenants["free"], "/v1/boom", "GET", 200, recent())
     )
     good_events(pipeline, 6)
-    real = warehouse_module.insert_events
+    real = event_store.insert_events
 
     def explode_on_culprit(conn, events, batch_id):  # type: ignore[no-untyped-def]
         if culprit in events.column("entry_id").to_pylist():
@@ -228,7 +228,7 @@ def test_an_entry_that_keeps_failing_is_isolated_then_quarantined(
         result: InsertResult = real(conn, events, batch_id)
         return result
 
-    monkeypatch.setattr(warehouse_module, "insert_events", explode_on_culprit)
+    monkeypatch.setattr(event_store, "insert_events", explode_on_culprit)
     config = {"max_deliveries": 3}
     first = pipeline.materialize(["usage_events"], ingest=config)
     assert first.success and counted(pipeline) == 12, "the rest of the batch is counted"

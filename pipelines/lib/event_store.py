@@ -1,0 +1,140 @@
+"""Writing drained stream entries into the warehouse: events claimed by (tenant, event id),
+quarantine rows, and the errors of entries that fail on their own. The caller holds the
+transaction; the schema is `pipelines.lib.warehouse.SCHEMA`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import duckdb
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from pipelines.lib.ingest import QuarantineRow
+
+#: What makes two copies of an event identical: every field but the stream entry they came
+#: in. `|` cannot occur inside any of them (metric and method are closed sets, the route
+#: template's characters are [\\w{}./-], the rest are numbers, a fixed-format time and a UUID),
+#: so the joined text is unambiguous. MD5 is a stable function of its input across DuckDB
+#: versions (unlike `hash()`); it is a fingerprint here, not a security boundary.
+DIGEST = """md5_number_lower(concat_ws('|', metric, quantity,
+    strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%f'), coalesce(endpoint, ''),
+    coalesce(method, ''), coalesce(CAST(status AS VARCHAR), ''),
+    coalesce(CAST(agent_id AS VARCHAR), '')))"""
+
+
+@dataclass(frozen=True)
+class InsertResult:
+    inserted: int
+    duplicates: int  # identical copies of events already counted: skipped
+    conflicts: list[tuple[str, str]]  # (entry id, entry id of the copy that was counted)
+
+
+def insert_events(conn: duckdb.DuckDBPyConnection, events: pa.Table, batch_id: int) -> InsertResult:
+    """Insert the events whose (tenant, event id) is not claimed yet, claiming it in the same
+    transaction (the caller holds it). A copy of a claimed event is a duplicate: identical
+    copies are skipped, copies with other content are returned as conflicts to quarantine.
+
+    The claim is the primary key of `usage_event_claims`, so the check costs an index probe
+    per event, whatever the event's day and however large the warehouse."""
+    conn.register("incoming", events)
+    try:
+        conn.execute(f"""
+            CREATE OR REPLACE TEMP TABLE incoming_keyed AS
+            SELECT *, {DIGEST} AS digest FROM (
+                SELECT CAST(event_id AS UUID) AS event_id, CAST(tenant_id AS UUID) AS tenant_id,
+                       metric, quantity, occurred_at, endpoint, method, status,
+                       CAST(agent_id AS UUID) AS agent_id, entry_id, copy
+                FROM incoming
+            )
+        """)
+        rows = conn.execute("""
+            INSERT INTO usage_event_claims
+            SELECT tenant_id, event_id, digest, entry_id FROM incoming_keyed WHERE copy = 1
+            ON CONFLICT DO NOTHING
+            RETURNING entry_id
+        """).fetchall()
+        claimed = pa.table({"entry_id": pa.array([r[0] for r in rows], pa.string())})
+        conn.register("claimed", claimed)
+        conn.execute(
+            """
+            INSERT INTO usage_events
+            SELECT event_id, tenant_id, metric, quantity, occurred_at,
+                   CAST(occurred_at AS DATE), endpoint, method, status, agent_id, entry_id, ?
+            FROM incoming_keyed WHERE entry_id IN (SELECT entry_id FROM claimed)
+            """,
+            [batch_id],
+        )
+        conflicts: list[tuple[str, str]] = []
+        if claimed.num_rows < len(events):
+            conflicts = [
+                (str(a), str(b))
+                for a, b in conn.execute("""
+                    SELECT i.entry_id, c.entry_id
+                    FROM incoming_keyed i JOIN usage_event_claims c USING (tenant_id, event_id)
+                    WHERE i.entry_id NOT IN (SELECT entry_id FROM claimed)
+                      AND i.digest <> c.digest
+                    ORDER BY i.entry_id
+                """).fetchall()
+            ]
+        conn.execute("DROP TABLE incoming_keyed")
+    finally:
+        conn.unregister("incoming")
+        conn.unregister("claimed")
+    inserted = claimed.num_rows
+    return InsertResult(inserted, len(events) - inserted - len(conflicts), conflicts)
+
+
+def insert_quarantine(
+    conn: duckdb.DuckDBPyConnection, rows: list[QuarantineRow], batch_id: int
+) -> int:
+    """Keep rejected entries with their reason (once per stream entry); returns how many were new."""
+    if not rows:
+        return 0
+    table = pa.table(
+        {
+            "entry_id": [r.entry_id for r in rows],
+            "fields": [r.fields for r in rows],
+            "raw_base64": pa.array([r.raw_base64 for r in rows], pa.string()),
+            "code": [r.code for r in rows],
+            "reason": [r.reason for r in rows],
+        }
+    )
+    conn.register("bad", table)
+    try:
+        row = conn.execute(
+            """
+            INSERT INTO usage_quarantine BY NAME
+            SELECT entry_id, fields, reason, ? AS batch_id, now()::TIMESTAMP AS quarantined_at,
+                   code, raw_base64
+            FROM (SELECT DISTINCT ON (entry_id) * FROM bad)
+            WHERE entry_id NOT IN (SELECT entry_id FROM usage_quarantine)
+            RETURNING 1
+        """,
+            [batch_id],
+        ).fetchall()
+    finally:
+        conn.unregister("bad")
+    return len(row)
+
+
+def record_error(conn: duckdb.DuckDBPyConnection, entry_id: str, error: str) -> None:
+    """Remember why an entry failed on its own (in a transaction of its own)."""
+    conn.execute(
+        "INSERT INTO ingest_errors VALUES (?, ?, now()::TIMESTAMP)", [entry_id, error[:2000]]
+    )
+
+
+def last_errors(conn: duckdb.DuckDBPyConnection, entry_ids: list[str]) -> dict[str, str]:
+    """The newest recorded error of each of these entries that has one."""
+    if not entry_ids:
+        return {}
+    rows = conn.execute(
+        """
+        SELECT entry_id, arg_max(error, failed_at) FROM ingest_errors
+        WHERE entry_id IN (SELECT unnest(?)) GROUP BY entry_id
+        """,
+        [entry_ids],
+    ).fetchall()
+    return {str(a): str(b) for a, b in rows}
