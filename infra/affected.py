@@ -3,10 +3,14 @@
 - a stack file: that stack (also when the file was removed: the stack must be torn down)
 - a plan file: the stacks of tenants on that plan (old and new name, if it was renamed)
 - the program, the policies, the core package, the project or lock file: every stack
+- no base to compare with: every stack. That is a base of all zeros (what a push event's
+  `before` holds on a branch's first push) or a full commit id this clone does not have (the
+  old head of a force push); a named ref that does not resolve stays an error.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ from infra.stack_files import list_stacks, load_stack_config, tenant_values
 
 EVERY_STACK_PATHS = ("infra/", "policies/", "tenancy/", "Pulumi.yaml", "pyproject.toml", "uv.lock")
 STACKS_PREFIX = "infra/stacks/"
+FULL_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,30 @@ def _plan_names(repo: Path, base: str, path: str) -> set[str]:
     return names
 
 
+def missing_base_reason(repo: Path, base: str) -> str | None:
+    """Why there is nothing to compare with, or None when `base` can be diffed against."""
+    if not FULL_COMMIT_ID.fullmatch(base):
+        return None
+    if set(base) == {"0"}:
+        return f"no base commit ({base[:7]}...: a first push)"
+    probe = subprocess.run(
+        ["git", "cat-file", "-e", f"{base}^{{commit}}"],
+        cwd=repo,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return f"base commit {base[:12]} not in this clone (a force push?)"
+    return None
+
+
 def affected_stacks(repo: Path, base: str) -> list[AffectedStack]:
     stacks_dir = repo / STACKS_PREFIX
     current = list_stacks(stacks_dir)
+    no_base = missing_base_reason(repo, base)
+    if no_base:
+        return [AffectedStack(stack, (f"{no_base}: every stack",), False) for stack in current]
     reasons: dict[str, list[str]] = defaultdict(list)
     removed: set[str] = set()
     for path in changed_files(repo, base):

@@ -31,25 +31,44 @@ def generate(
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 naming stale stacks."),
     directory: Path = typer.Option(STACKS_DIR, help="Where stack files live."),
 ) -> None:
-    """Write infra/stacks/Pulumi.tenant-<slug>.yaml for every tenant that has infrastructure."""
+    """Write the registry's keys into infra/stacks/Pulumi.tenant-<slug>.yaml, keeping the rest.
+
+    Only the `tenancy:` tenantId/slug/plan/status/domain keys are written; secure values,
+    encryptionsalt, environment and other keys stay. A purged tenant's file is removed; a file
+    the registry knows nothing about is kept and reported (and fails `--check`).
+    """
     from infra.stack_files import generate as generate_files
     from tenancy.cli.context import open_database
     from tenancy.registry import list_tenants
 
     with open_database() as db:
         tenants = list_tenants(db)
-    report = generate_files(tenants, directory, check=check)
+    try:
+        report = generate_files(tenants, directory, check=check)
+    except InfraError as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    for stack in report.unknown:
+        err_console.print(
+            f"{stack}: no tenant with slug {stack.removeprefix('tenant-')!r} in the registry; "
+            "file kept (delete it by hand once its stack is destroyed, or restore the tenant)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if check:
         if report.out_of_date:
             for stack in report.out_of_date:
-                state = "would be removed" if stack in report.removed else "is out of date"
+                state = "would be removed (purged)" if stack in report.removed else "is out of date"
                 err_console.print(f"{stack} {state}", highlight=False)
             err_console.print("run `tenancy stacks generate` and commit the result")
+        if report.out_of_date or report.unknown:
             raise typer.Exit(1)
         console.print(f"{len(report.unchanged)} stack file(s) up to date")
         return
     console.print(
-        f"wrote {len(report.written)}, removed {len(report.removed)}, unchanged {len(report.unchanged)}"
+        f"wrote {len(report.written)}, removed {len(report.removed)}, "
+        f"unchanged {len(report.unchanged)}, kept {len(report.unknown)} unknown"
     )
 
 

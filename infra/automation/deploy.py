@@ -2,7 +2,15 @@
 
     python -m infra.automation.deploy preview --affected-base origin/main [--parallel 4]
     python -m infra.automation.deploy up --stack tenant-acme --stack tenant-globex
+    python -m infra.automation.deploy drift --all      # nightly: preview --expect-no-changes --refresh
+    python -m infra.automation.deploy retry --all      # nightly: `up` where the last update failed
     python -m infra.automation.deploy destroy --stack tenant-acme
+
+`preview`, `drift` and `destroy` never create a stack in the backend (a new tenant's preview
+says "would be created"). An `--affected-base` of all zeros (a first push) or a commit missing
+from the clone (a force push) means every stack. Required secrets come from the environment,
+the stack file's `secure:` values or its ESC environment (see infra/automation/secrets.py); a
+stack with none is refused before anything runs.
 
 `destroy` takes named stacks only and runs only for tenants the registry says are purged: a
 removed stack file, a deleted (restorable) tenant or an unknown name destroys nothing.
@@ -14,18 +22,23 @@ request comment) and exits 1 if any tenant failed.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+from infra.automation.operations import OPERATIONS, run_operation
+from infra.automation.secrets import from_environment, missing_secrets
 from infra.automation.workspace import make_workspace
+from infra.errors import InfraError
+from infra.stack_files import PROJECT_ROOT, STACKS_DIR, list_stacks
 
-OPERATIONS = ("preview", "up", "destroy")
 POLICY_PACK = str(Path(__file__).resolve().parents[2] / "policies")
 
 
@@ -46,22 +59,8 @@ def run_stack(stack: str, operation: str) -> StackResult:
     try:
         from pulumi import automation as auto
 
-        selected = auto.create_or_select_stack(stack_name=stack, work_dir=str(workspace))
-        if operation == "preview":
-            preview = selected.preview(policy_packs=[POLICY_PACK], color="never")
-            summary = (
-                ", ".join(f"{op} {n}" for op, n in sorted(preview.change_summary.items()))
-                or "no changes"
-            )
-        elif operation == "destroy":
-            gone = selected.destroy(color="never")
-            changes = gone.summary.resource_changes or {}
-            summary = ", ".join(f"{op} {n}" for op, n in sorted(changes.items())) or "no changes"
-            selected.workspace.remove_stack(stack)
-        else:
-            up = selected.up(policy_packs=[POLICY_PACK], color="never")
-            changes = up.summary.resource_changes or {}
-            summary = ", ".join(f"{op} {n}" for op, n in sorted(changes.items())) or "no changes"
+        secrets = from_environment(os.environ)
+        summary = run_operation(auto, stack, operation, str(workspace), secrets, POLICY_PACK)
         return StackResult(
             stack, operation, True, summary, time.monotonic() - started, str(workspace)
         )
@@ -148,6 +147,7 @@ def destroy_refusals(statuses: dict[str, str]) -> list[str]:
 def main(
     argv: Sequence[str] | None = None,
     status_of: Callable[[Sequence[str]], dict[str, str]] = registry_status,
+    environ: Mapping[str, str] | None = None,
 ) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infra.automation.deploy",
@@ -161,27 +161,40 @@ def main(
     parser.add_argument(
         "--affected-base", help="include the stacks a change since this git ref affects"
     )
+    parser.add_argument("--all", action="store_true", help="include every stack file")
     parser.add_argument("--parallel", type=int, default=4, help="stacks at once (default 4)")
     parser.add_argument("--summary-file", type=Path, help="also write the table as Markdown here")
+    parser.add_argument("--status-file", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
+    environ = os.environ if environ is None else environ
     stacks = list(args.stack)
     skipped: list[str] = []
-    if args.affected_base:
-        from infra.affected import affected_stacks
-        from infra.stack_files import PROJECT_ROOT
-
-        for affected in affected_stacks(PROJECT_ROOT, args.affected_base):
-            # Tearing a tenant down follows its export and hard delete; never a side effect here.
-            (skipped if affected.removed else stacks).append(affected.stack)
-    stacks = sorted(set(stacks))
-    if args.operation == "destroy":
+    if args.operation == "destroy" and (args.affected_base or args.all):
+        print("destroy takes --stack names only, never the stacks a change affects")
+        return 2
+    try:
+        if args.all:
+            stacks += list_stacks(STACKS_DIR)
         if args.affected_base:
-            print("destroy takes --stack names only, never the stacks a change affects")
-            return 2
-        refusals = destroy_refusals(status_of(stacks))
-        if refusals:
-            print("refusing to destroy:\n" + "\n".join(f"  {r}" for r in refusals))
-            return 2
+            from infra.affected import affected_stacks
+
+            for affected in affected_stacks(PROJECT_ROOT, args.affected_base):
+                # Tearing a tenant down follows its export and hard delete; never a side effect.
+                (skipped if affected.removed else stacks).append(affected.stack)
+        stacks = sorted(set(stacks))
+        if args.operation == "destroy":
+            refusals = destroy_refusals(status_of(stacks))
+            if refusals:
+                print("refusing to destroy:\n" + "\n".join(f"  {r}" for r in refusals))
+                return 2
+        else:
+            missing = missing_secrets(stacks, environ, STACKS_DIR)
+            if missing:
+                print("refusing to run: missing secrets\n" + "\n".join(f"  {m}" for m in missing))
+                return 2
+    except InfraError as exc:
+        print(f"error: {exc}")
+        return 2
     if not stacks:
         print("no stacks to run")
         return 0
@@ -196,6 +209,8 @@ def main(
     print(table)
     if args.summary_file:
         args.summary_file.write_text(table)
+    if args.status_file:
+        args.status_file.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     return 1 if any(not r.ok for r in results) else 0
 
 

@@ -83,7 +83,8 @@ def test_one_failure_is_reported_and_fails_the_run(
     )
     summary = tmp_path / "summary.md"
     code = deploy.main(
-        ["up", "--stack", "tenant-good", "--stack", "tenant-bad", "--summary-file", str(summary)]
+        ["up", "--stack", "tenant-good", "--stack", "tenant-bad", "--summary-file", str(summary)],
+        environ={"TENANCY_STACK_REDIS_ADMIN_URL": "redis://admin@redis:6379/0"},
     )
     assert code == 1
     table = summary.read_text()
