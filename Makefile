@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 # The demo, the UI and the tests run in the local profile: throwaway servers for anything unset.
 LOCAL := TENANCY_PROFILE=local
 
-.PHONY: help setup demo ui test lint deps down clean example
+.PHONY: help setup venv demo ui test lint deps down clean example
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -27,6 +27,8 @@ deps: ## Find or install PostgreSQL >= 15, Redis >= 7, promtool and Chromium (De
 	@bash scripts/ensure-servers.sh
 
 setup: deps $(VENV)/.synced ## Create the virtualenv and find the server binaries (demo and test do this)
+
+venv: $(VENV)/.synced ## Only the virtualenv, no server binaries (what the deploy jobs need)
 
 demo: deps $(VENV)/.synced ## Run the main job on embedded defaults (throwaway local servers)
 	$(LOCAL) $(VENV)/bin/python -m pipelines.demo

@@ -29,15 +29,24 @@ command -v promtool >/dev/null || missing+=(prometheus)
 command -v chromium >/dev/null || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-  echo "installing ${missing[*]} from Debian's packages" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# As root, apt-get directly; otherwise (a GitHub-hosted runner, a developer machine) through
+# sudo when it works without a password prompt. TENANCY_SUDO overrides the sudo command (tests).
+as_root=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo_cmd=${TENANCY_SUDO:-sudo}
+  if command -v "$sudo_cmd" >/dev/null && "$sudo_cmd" -n true 2>/dev/null; then
+    as_root="$sudo_cmd -n"
+  fi
+fi
+if { [ "$(id -u)" -eq 0 ] || [ -n "$as_root" ]; } && command -v apt-get >/dev/null; then
+  echo "installing ${missing[*]} from Debian's packages${as_root:+ (with $as_root)}" >&2
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   pg_ok && redis_ok && command -v promtool >/dev/null && command -v chromium >/dev/null && exit 0
   echo "error: ${missing[*]} installed but still not usable (need PostgreSQL >= 15, Redis >= 7, promtool, chromium)" >&2
   exit 1
 fi
 echo "error: missing packages: ${missing[*]} (need PostgreSQL >= 15, Redis >= 7, promtool, chromium)." >&2
-echo "install them with: sudo apt-get install -y ${missing[*]}" >&2
+echo "not root and no password-less sudo; install them with: sudo apt-get install -y ${missing[*]}" >&2
 exit 1
