@@ -223,3 +223,50 @@ def affected(
         return
     for a in stacks:
         typer.echo(f"{a.stack}{' (removed)' if a.removed else ''}")
+
+
+@app.command()
+def operator(
+    repo: str = typer.Option(..., help="Git URL of this repository, as the operator clones it."),
+    commit: str | None = typer.Option(None, help="Deploy this commit (40 hex) ..."),
+    branch: str | None = typer.Option(None, help="... or follow this branch."),
+    namespace: str = typer.Option("tenant-stacks", help="Namespace of the Stack objects."),
+    service_account: str = typer.Option("tenant-stacks", help="Workspace pods' account."),
+    organization: str | None = typer.Option(None, help="Pulumi Cloud organization, if any."),
+    environment: list[str] = typer.Option([], help="ESC environment for every stack."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 naming stale files."),
+    directory: Path | None = typer.Option(None, help="Where to write (default infra/operator)."),
+) -> None:
+    """Write a Pulumi Kubernetes Operator `Stack` (pulumi.com/v1) per tenant, validated
+    against the operator's CRD schema, to infra/operator/<stack>.yaml."""
+    from infra.operator_files import OPERATOR_DIR, write_files
+    from infra.operator_stacks import OperatorProfile
+    from tenancy.cli.context import open_database
+    from tenancy.registry import list_tenants
+
+    try:
+        profile = OperatorProfile(
+            repo,
+            commit=commit,
+            branch=branch,
+            namespace=namespace,
+            service_account=service_account,
+            organization=organization,
+            environments=tuple(environment),
+        )
+        with open_database() as db:
+            tenants = list_tenants(db)
+        report = write_files(tenants, profile, directory or OPERATOR_DIR, check=check)
+    except InfraError as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    for stack in report.unknown:
+        err_console.print(f"{stack}: not in the registry; file kept", highlight=False)
+    if check and (report.out_of_date or report.unknown):
+        for stack in report.out_of_date:
+            err_console.print(f"{stack} is out of date", highlight=False)
+        raise typer.Exit(1)
+    console.print(
+        f"wrote {len(report.written)}, removed {len(report.removed)}, "
+        f"unchanged {len(report.unchanged)}"
+    )
