@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 
+from tenancy.activity import ActivityTracker
 from tenancy.agents import get_agent, list_agents
 from tenancy.circuit import guard_client
 from tenancy.db.session import Database
@@ -82,6 +83,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         resolver=FirstOf([HeaderResolver(), HostResolver(config.platform_domain)]),
         recorder=UsageRecorder(client),
         metrics=metrics,
+        activity=ActivityTracker(db, client),
     )
 
     return app
