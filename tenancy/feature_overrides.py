@@ -51,3 +51,17 @@ def set_override(
             {"before": before.get(name), "after": granted, "reason": why},
         )
         return load_overrides(conn, tenant.id)
+
+
+def stored_feature_names(db: Database) -> list[tuple[str, str, str]]:
+    """(tenant slug, feature, where) for every feature named in the registry: overrides, and
+    the keys of each tenant's `settings.features` (control plane)."""
+    with db.platform() as conn:
+        rows = conn.execute(
+            "SELECT t.slug, o.feature, 'override' AS place FROM registry.feature_overrides o "
+            "JOIN registry.tenants t ON t.id = o.tenant_id "
+            "UNION ALL SELECT t.slug, f.key, 'settings.features' FROM registry.tenants t, "
+            "jsonb_each(CASE jsonb_typeof(t.settings->'features') WHEN 'object' "
+            "THEN t.settings->'features' ELSE '{}'::jsonb END) f ORDER BY 1, 2"
+        ).fetchall()
+    return [(str(r["slug"]), str(r["feature"]), str(r["place"])) for r in rows]

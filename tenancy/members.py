@@ -20,7 +20,7 @@ from tenancy.db.session import Connection, Database
 from tenancy.errors import NotFoundError
 from tenancy.member_permissions import Action, allowed, refusal
 from tenancy.tenant import MemberRole, TenantStatus
-from tenancy.validation import parse_tenant_id, parse_uuid
+from tenancy.validation import parse_tenant_id, parse_uuid, validate_email_address
 
 
 @dataclass(frozen=True)
@@ -232,3 +232,13 @@ def _delete_membership(
     )
     audit.record(conn, tenant.id, actor.name, action, f"user:{user_id}", {"role": current.value})
     return current
+
+
+def user_by_email(db: Database, email: str) -> uuid.UUID:
+    """The platform-wide user with this e-mail (control plane); `NotFoundError` if none."""
+    address = validate_email_address(email, field="user email")
+    with db.platform() as conn:
+        row = conn.execute("SELECT id FROM registry.users WHERE email = %s", (address,)).fetchone()
+    if row is None:
+        raise NotFoundError("user", address)
+    return uuid.UUID(str(row["id"]))
