@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,7 +21,8 @@ from tenancy.errors import InvalidInputError
 
 #: The feature a tenant needs before any integration can be configured.
 INTEGRATIONS_FEATURE = "integrations"
-WEBHOOK_EVENTS = ("member.joined", "member.left", "agent.failed", "quota.warning")
+WebhookEvent = Literal["member.joined", "member.left", "agent.failed", "quota.warning"]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = get_args(WebhookEvent)
 
 
 def _check(pattern: str, expected: str) -> Any:
@@ -70,9 +71,7 @@ class SlackIntegration(_Strict):
 
 class WebhookIntegration(_Strict):
     url: HttpsUrl
-    events: list[Literal["member.joined", "member.left", "agent.failed", "quota.warning"]] = Field(
-        default_factory=lambda: list(WEBHOOK_EVENTS)
-    )
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(WEBHOOK_EVENTS))
 
 
 class Integrations(_Strict):

@@ -29,7 +29,9 @@ def get_settings(db: Database, tenant_id: uuid.UUID | str, actor: Actor) -> dict
         row = conn.execute("SELECT settings FROM registry.tenants WHERE id = %s", (tid,)).fetchone()
     if row is None:
         raise NotFoundError("tenant", tid)
-    return dict(row["settings"])  # type: ignore[call-overload]
+    settings = row["settings"]
+    assert isinstance(settings, dict)
+    return settings
 
 
 def update_settings(

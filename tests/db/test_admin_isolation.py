@@ -14,10 +14,12 @@ from tenancy.admin_errors import InvitationError, PermissionDeniedError
 from tenancy.db.session import Database
 from tenancy.feature_overrides import set_override
 from tenancy.invitations import IssuedInvitation, accept, invite, list_pending, resend, revoke
+from tenancy.lifecycle import Transition
 from tenancy.members import Actor, remove_member, set_role
 from tenancy.registry import NewTenant, add_member
 from tenancy.tenant import MemberRole
 from tenancy.tenant_settings import get_settings, update_settings
+from tenancy.transitions import apply_transition
 from tests.db.factories import make_tenant
 
 
@@ -164,3 +166,22 @@ def test_the_request_path_role_bound_to_a_cannot_reach_b(
     assert json.loads(json.dumps(settings.fetchone()[0]))["customizations"] == {  # type: ignore[index]
         "primary_color": "#000000"
     }
+
+
+def test_a_purge_removes_invitations_and_overrides(
+    db: Database, world: World, superuser: psycopg.Connection
+) -> None:
+    a = world.a.tenant.id
+    invite(db, a, world.mallory, "someone@a.example.com")
+    set_override(db, "tenant-a", "sso", True, reason="pilot")
+    apply_transition(db, "tenant-a", Transition.DELETE, reason="closed")
+    apply_transition(db, "tenant-a", Transition.PURGE, force=True)
+    for table in ("invitations", "feature_overrides"):
+        left = superuser.execute(
+            f"SELECT count(*) FROM registry.{table} WHERE tenant_id = %s", (a,)
+        ).fetchone()
+        assert left == (0,), table
+    kept = superuser.execute(
+        "SELECT count(*) FROM registry.invitations WHERE tenant_id = %s", (world.b.tenant.id,)
+    ).fetchone()
+    assert kept == (1,), "another tenant's invitations are untouched"
