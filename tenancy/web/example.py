@@ -27,6 +27,7 @@ from tenancy.plans import PlanCatalog, default_catalog
 from tenancy.ratelimit import RateLimiter
 from tenancy.tenant import Tenant
 from tenancy.usage.recorder import UsageRecorder
+from tenancy.web.admin_routes import router as admin_router
 from tenancy.web.deps import current_tenant, current_user, get_by_id_and_tenant
 from tenancy.web.directory import TenantDirectory
 from tenancy.web.middleware import TenancyMiddleware
@@ -75,6 +76,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         found = get_by_id_and_tenant(get_agent, request.app.state.db, agent_id, tenant)
         return _agent_json(found)
 
+    app.include_router(admin_router)
     app.add_middleware(
         TenancyMiddleware,
         directory=TenantDirectory(db),
