@@ -59,6 +59,12 @@ def test_an_invitation_is_mailed_accepted_once_and_audited(
     ).fetchone()
     assert stored is not None and token.split(".")[1].encode() not in bytes(stored[0])
 
+    body = superuser.execute(
+        "SELECT state, body FROM registry.notification_outbox WHERE kind = 'invitation'"
+    ).fetchone()
+    assert body is not None and body[0] == "sent" and token not in body[1], "scrubbed once sent"
+    assert "Your invitation code: (removed after delivery)" in body[1]
+
     invitation, bob = accept(db, token)
     assert any(m.user_id == bob for m in list_members(db, acme.tenant.id, owner))
     assert invitation.role is MemberRole.ADMIN

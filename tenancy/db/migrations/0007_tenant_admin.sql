@@ -96,3 +96,17 @@ REVOKE ALL ON FUNCTION registry.purge_admin_rows() FROM PUBLIC;
 CREATE TRIGGER purge_admin_rows AFTER UPDATE OF status ON registry.tenants
     FOR EACH ROW WHEN (NEW.status = 'purged' AND OLD.status IS DISTINCT FROM 'purged')
     EXECUTE FUNCTION registry.purge_admin_rows();
+
+-- An invitation's code is in its message body only until the mail server has it (or refused
+-- it for good): then the body keeps everything but the code.
+CREATE FUNCTION registry.scrub_invitation_code() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.body := regexp_replace(NEW.body, 'Your invitation code: \S+',
+                               'Your invitation code: (removed after delivery)');
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER scrub_invitation_code BEFORE UPDATE OF state ON registry.notification_outbox
+    FOR EACH ROW WHEN (NEW.kind = 'invitation' AND NEW.state IN ('sent', 'failed'))
+    EXECUTE FUNCTION registry.scrub_invitation_code();
