@@ -55,7 +55,9 @@ def known_feature(catalog: PlanCatalog, feature: object, field: str = "feature")
     return feature
 
 
-def require(catalog: PlanCatalog, plan: Plan, overrides: Mapping[str, bool], feature: str) -> None:
+def ensure_entitled(
+    catalog: PlanCatalog, plan: Plan, overrides: Mapping[str, bool], feature: str
+) -> None:
     """Raise `FeatureNotAvailableError` (naming the plans that have it) unless entitled."""
     if not is_entitled(plan, overrides, feature):
         raise FeatureNotAvailableError(feature, plan.name, plans_with(catalog, feature))

@@ -2,7 +2,7 @@
 
 Parsed with `ast`, not matched with a regex, so a name in a comment or a string elsewhere does
 not count. A reference is a string literal given as the feature of `requires_feature("x")`,
-`is_entitled(plan, overrides, "x")` or `require(catalog, plan, overrides, "x")`, positional
+`is_entitled(plan, overrides, "x")` or `ensure_entitled(catalog, plan, overrides, "x")`, positional
 or as `feature="x"`. A feature passed as a variable cannot be resolved here and is skipped.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Functions taking a feature name, and the position of that argument.
-FEATURE_ARGUMENT = {"requires_feature": 0, "is_entitled": 2, "require": 3}
+FEATURE_ARGUMENT = {"requires_feature": 0, "is_entitled": 2, "ensure_entitled": 3}
 #: Where the code that may call them lives (relative to the project root).
 SCANNED = ("tenancy", "infra", "pipelines", "policies")
 

@@ -9,8 +9,14 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
+from tenancy.admin_errors import FeatureNotAvailableError
 from tenancy.db.session import Database
-from tenancy.entitlements import entitled_features, is_entitled, tenant_overrides
+from tenancy.entitlements import (
+    ensure_entitled,
+    entitled_features,
+    is_entitled,
+    tenant_overrides,
+)
 from tenancy.feature_overrides import set_override
 from tenancy.plans import default_catalog
 from tenancy.registry import get_tenant
@@ -30,6 +36,13 @@ def test_resolution_plan_grant_and_withdrawal() -> None:
     assert entitled_features(free, {"sso": True, "documents": False}) == frozenset(
         {"agents", "community_support", "sso"}
     )
+    ensure_entitled(catalog, free, {"sso": True}, "sso")
+    with pytest.raises(
+        FeatureNotAvailableError,
+        match="feature `custom_domain` is not available on plan free; it is included in: "
+        "pro, enterprise",
+    ):
+        ensure_entitled(catalog, free, {}, "custom_domain")
 
 
 def test_overrides_are_stored_audited_and_checked_against_the_catalog(db: Database) -> None:
