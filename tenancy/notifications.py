@@ -66,21 +66,25 @@ def enqueue(
     body = _BODIES[kind].format_map(values)
     recipients = owner_addresses(conn, tenant.id)
     for recipient in recipients:
-        conn.execute(
-            "INSERT INTO registry.notification_outbox (tenant_id, kind, recipient, subject, body, "
-            "message_id, created_at, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                tenant.id,
-                kind,
-                recipient,
-                subject,
-                body,
-                f"<{uuid.uuid4()}@{MESSAGE_DOMAIN}>",
-                now,
-                now,
-            ),
-        )
+        enqueue_message(conn, tenant.id, kind, recipient, subject, body, now)
     return len(recipients)
+
+
+def enqueue_message(
+    conn: Connection,
+    tenant_id: uuid.UUID,
+    kind: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    now: datetime,
+) -> None:
+    """One outbox row for one recipient, in the caller's transaction."""
+    conn.execute(
+        "INSERT INTO registry.notification_outbox (tenant_id, kind, recipient, subject, body, "
+        "message_id, created_at, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (tenant_id, kind, recipient, subject, body, f"<{uuid.uuid4()}@{MESSAGE_DOMAIN}>", now, now),
+    )
 
 
 def notify_owners(

@@ -10,9 +10,11 @@ from typing import Any
 from psycopg import errors as pg_errors
 
 from tenancy import audit
+from tenancy.admin_mail import welcome_message
 from tenancy.db.session import Connection, Database
 from tenancy.errors import InvalidInputError, NotFoundError, TenantExistsError
 from tenancy.limits import parse_overrides
+from tenancy.notifications import enqueue_message
 from tenancy.plans import PlanCatalog, default_catalog
 from tenancy.tenant import TENANT_COLUMNS, MemberRole, Tenant, TenantStatus
 from tenancy.validation import (
@@ -66,11 +68,21 @@ def create_tenant(
                 f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {TENANT_COLUMNS}",
                 (tenant_id, slug, name, domain, chosen_plan.name, json.dumps(overrides)),
             ).fetchone()
-            owner_id = _user_id(conn, email)
+            owner_id = user_id_for(conn, email)
             assert row is not None
             conn.execute(
                 "INSERT INTO registry.user_tenants (tenant_id, user_id, role) VALUES (%s, %s, %s)",
                 (tenant_id, owner_id, MemberRole.OWNER.value),
+            )
+            subject, body = welcome_message(name, slug, chosen_plan.name)
+            enqueue_message(
+                conn,
+                tenant_id,
+                "welcome",
+                email,
+                subject,
+                body,
+                row["created_at"],  # type: ignore[arg-type]
             )
             audit.record(
                 conn,
@@ -88,7 +100,7 @@ def create_tenant(
     return NewTenant(Tenant.from_row(row), owner_id)
 
 
-def _user_id(conn: Connection, email: str) -> uuid.UUID:
+def user_id_for(conn: Connection, email: str) -> uuid.UUID:
     """The user with `email`, created if new (users are platform-wide identities)."""
     row = conn.execute(
         "INSERT INTO registry.users (email) VALUES (%s) ON CONFLICT (email) DO NOTHING RETURNING id",
@@ -111,7 +123,7 @@ def add_member(
     address = validate_email_address(email)
     try:
         with db.platform() as conn:
-            user_id = _user_id(conn, address)
+            user_id = user_id_for(conn, address)
             conn.execute(
                 "INSERT INTO registry.user_tenants (tenant_id, user_id, role) VALUES (%s, %s, %s)",
                 (tenant_id, user_id, role.value),
@@ -217,4 +229,5 @@ __all__ = [
     "list_tenants",
     "owner_emails",
     "resource_counts",
+    "user_id_for",
 ]

@@ -46,7 +46,8 @@ def agent_states(superuser: psycopg.Connection, tenant_id: uuid.UUID) -> list[st
 
 def outbox(superuser: psycopg.Connection, tenant_id: uuid.UUID) -> list[tuple[str, str]]:
     rows = superuser.execute(
-        "SELECT kind, recipient FROM registry.notification_outbox WHERE tenant_id = %s ORDER BY id",
+        "SELECT kind, recipient FROM registry.notification_outbox WHERE tenant_id = %s "
+        "AND kind <> 'welcome' ORDER BY id",
         (tenant_id,),
     ).fetchall()
     return [(r[0], r[1]) for r in rows]

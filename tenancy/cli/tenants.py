@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from tenancy.cli import exports, lifecycle
+from tenancy.cli import exports, lifecycle, tenant_admin
 from tenancy.cli.context import JsonOption, console, open_database, print_json
 from tenancy.registry import create_tenant, get_tenant, list_tenants, owner_emails
 from tenancy.tenant import Tenant, TenantStatus
@@ -82,3 +82,4 @@ def show(
 
 lifecycle.register(app)
 exports.register(app)
+tenant_admin.register(app)

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 
+from tenancy.activity import ActivityTracker
 from tenancy.agents import get_agent, list_agents
 from tenancy.circuit import guard_client
 from tenancy.db.session import Database
@@ -26,6 +27,7 @@ from tenancy.plans import PlanCatalog, default_catalog
 from tenancy.ratelimit import RateLimiter
 from tenancy.tenant import Tenant
 from tenancy.usage.recorder import UsageRecorder
+from tenancy.web.admin_routes import router as admin_router
 from tenancy.web.deps import current_tenant, current_user, get_by_id_and_tenant
 from tenancy.web.directory import TenantDirectory
 from tenancy.web.middleware import TenancyMiddleware
@@ -74,6 +76,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         found = get_by_id_and_tenant(get_agent, request.app.state.db, agent_id, tenant)
         return _agent_json(found)
 
+    app.include_router(admin_router)
     app.add_middleware(
         TenancyMiddleware,
         directory=TenantDirectory(db),
@@ -82,6 +85,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         resolver=FirstOf([HeaderResolver(), HostResolver(config.platform_domain)]),
         recorder=UsageRecorder(client),
         metrics=metrics,
+        activity=ActivityTracker(db, client),
     )
 
     return app

@@ -16,7 +16,8 @@ Per HTTP request, in order:
 5. The app runs with `scope["state"]["tenant"]` and `["user_id"]` set; admitted responses
    carry the `RateLimit` headers.
 6. After the response, usage is recorded (route template, never the raw path; method; status)
-   and counted in `tenant_api_requests_total`.
+   and counted in `tenant_api_requests_total`; with an `ActivityTracker`, the member's
+   `last_active` is kept (at most one write per member per hour).
 
 Redis and the registry are reached through blocking clients, so each request makes one hop to
 a worker thread for steps 2-4 and one for step 6; lookups are cached (`TenantDirectory`).
@@ -36,6 +37,7 @@ from typing import Any
 import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from tenancy.activity import ActivityTracker
 from tenancy.errors import InvalidInputError
 from tenancy.metered import hard_api_quota
 from tenancy.metrics import TenancyMetrics
@@ -90,6 +92,7 @@ class TenancyMiddleware:
         per_route_limits: bool = False,
         metrics_path: str = "/metrics",
         public_paths: tuple[str, ...] = ("/healthz",),
+        activity: ActivityTracker | None = None,
     ) -> None:
         self.app = app
         self.directory = directory
@@ -103,6 +106,7 @@ class TenancyMiddleware:
         self.per_route_limits = per_route_limits
         self.metrics_path = metrics_path
         self.public_paths = public_paths
+        self.activity = activity
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -142,7 +146,12 @@ class TenancyMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             await anyio.to_thread.run_sync(
-                self._record, outcome.tenant.id, outcome.route, scope["method"], status
+                self._record,
+                outcome.tenant.id,
+                outcome.route,
+                scope["method"],
+                status,
+                outcome.user_id,
             )
 
     def _admit(self, scope: Scope) -> Admission | Refusal:
@@ -209,8 +218,17 @@ class TenancyMiddleware:
             )
         return Admission(tenant, user_id, decision, policy, route)
 
-    def _record(self, tenant_id: uuid.UUID, route: str, method: str, status: int) -> None:
+    def _record(
+        self,
+        tenant_id: uuid.UUID,
+        route: str,
+        method: str,
+        status: int,
+        user_id: uuid.UUID | None = None,
+    ) -> None:
         self.metrics.api_request(tenant_id, status)
+        if self.activity is not None and user_id is not None:
+            self.activity.touch(tenant_id, user_id)
         if self.recorder is None:
             return
         try:
