@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the machine has what the tests and the demo run: PostgreSQL >= 15 and Redis >= 7
 # server binaries (they start their own throwaway instances; no running server is ever used),
-# promtool (alert rule tests) and Chromium (the Dagster UI test), all from Debian's packages.
+# promtool (alert rule tests), Prometheus and the node exporter (the dashboards' query test) and
+# Chromium (the Dagster UI test), all from Debian's packages.
 set -euo pipefail
 
 pg_ok() {
@@ -26,18 +27,22 @@ missing=()
 pg_ok || missing+=(postgresql)
 redis_ok || missing+=(redis-server)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
 command -v chromium >/dev/null || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   echo "installing ${missing[*]} from Debian's packages" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  pg_ok && redis_ok && command -v promtool >/dev/null && command -v chromium >/dev/null && exit 0
-  echo "error: ${missing[*]} installed but still not usable (need PostgreSQL >= 15, Redis >= 7, promtool, chromium)" >&2
+  pg_ok && redis_ok && command -v promtool >/dev/null && command -v prometheus >/dev/null \
+    && command -v prometheus-node-exporter >/dev/null && command -v chromium >/dev/null && exit 0
+  echo "error: ${missing[*]} installed but still not usable (need PostgreSQL >= 15, Redis >= 7, prometheus, promtool, prometheus-node-exporter, chromium)" >&2
   exit 1
 fi
-echo "error: missing packages: ${missing[*]} (need PostgreSQL >= 15, Redis >= 7, promtool, chromium)." >&2
+echo "error: missing packages: ${missing[*]} (need PostgreSQL >= 15, Redis >= 7, prometheus, promtool, prometheus-node-exporter, chromium)." >&2
 echo "install them with: sudo apt-get install -y ${missing[*]}" >&2
 exit 1

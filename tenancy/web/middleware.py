@@ -16,7 +16,8 @@ Per HTTP request, in order:
 5. The app runs with `scope["state"]["tenant"]` and `["user_id"]` set; admitted responses
    carry the `RateLimit` headers.
 6. After the response, usage is recorded (route template, never the raw path; method; status)
-   and counted in `tenant_api_requests_total`.
+   and counted in `tenant_api_requests_total`. Every decision (admitted, or refused with its
+   reason) is counted in `tenancy_requests_total` (see `tenancy.metrics` for the labels).
 
 Redis and the registry are reached through blocking clients, so each request makes one hop to
 a worker thread for steps 2-4 and one for step 6; lookups are cached (`TenantDirectory`).
@@ -63,6 +64,8 @@ class Refusal:
     status: int
     body: dict[str, Any]
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    reason: str = "unknown"  # `tenancy_requests_total`'s reason label
+    tenant_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class TenancyMiddleware:
             return
         outcome = await anyio.to_thread.run_sync(self._admit, scope)
         if isinstance(outcome, Refusal):
+            self.metrics.refused(outcome.reason, outcome.tenant_id)
             await _respond(
                 send,
                 outcome.status,
@@ -125,6 +129,7 @@ class TenancyMiddleware:
                 [(b"content-type", b"application/json"), *outcome.headers],
             )
             return
+        self.metrics.admitted()
         scope.setdefault("state", {})
         scope["state"]["tenant"] = outcome.tenant
         scope["state"]["user_id"] = outcome.user_id
@@ -149,11 +154,13 @@ class TenancyMiddleware:
         key = self.resolver(scope)
         tenant = self.directory.find(*key) if key else None
         if tenant is None:
-            return Refusal(404, {"error": "tenant_not_found"})
+            return Refusal(404, {"error": "tenant_not_found"}, reason="tenant_not_found")
         if tenant.status is not TenantStatus.ACTIVE:
             return Refusal(
                 403,
                 {"error": f"tenant_{tenant.status.value}", "reason": f"tenant is {tenant.status}"},
+                reason=f"tenant_{tenant.status.value}",
+                tenant_id=tenant.id,
             )
         user_id = None
         raw_user = header(scope, self.user_header)
@@ -163,9 +170,9 @@ class TenancyMiddleware:
             except ValueError:
                 user_id = None
             if user_id is None:
-                return Refusal(401, {"error": "unauthenticated"})
+                return Refusal(401, {"error": "unauthenticated"}, reason="unauthenticated")
             if not self.directory.is_member(user_id, tenant.id):
-                return Refusal(403, {"error": "not_a_member"})
+                return Refusal(403, {"error": "not_a_member"}, reason="not_a_member")
         plan = self.catalog.get(tenant.plan)
         policy = RatePolicy.for_tenant(plan, tenant.limit_overrides)
         now = datetime.now(UTC)
@@ -182,6 +189,8 @@ class TenancyMiddleware:
                     "error": f"tenant_{decision.tenant_status}",
                     "reason": decision.block_reason or f"tenant is {decision.tenant_status}",
                 },
+                reason=f"tenant_{decision.tenant_status}",
+                tenant_id=tenant.id,
             )
         if decision.refused_by == "blocked":
             return _quota_refusal(
@@ -189,6 +198,7 @@ class TenancyMiddleware:
                 "api_calls_per_month",
                 decision.block_until,
                 None,
+                ("quota_blocked", tenant.id),
             )
         if decision.refused_by == "quota" and quota is not None:
             return _quota_refusal(
@@ -197,6 +207,7 @@ class TenancyMiddleware:
                 quota.metric,
                 quota.resets_at,
                 quota.limit,
+                ("quota_exceeded", tenant.id),
             )
         if not decision.allowed:
             return Refusal(
@@ -206,6 +217,8 @@ class TenancyMiddleware:
                     (b"retry-after", str(decision.retry_after_seconds).encode()),
                     *_ratelimit_headers(decision, policy),
                 ],
+                reason="rate_limited",
+                tenant_id=tenant.id,
             )
         return Admission(tenant, user_id, decision, policy, route)
 
@@ -220,7 +233,13 @@ class TenancyMiddleware:
         self.recorder.record(event)
 
 
-def _quota_refusal(reason: str, limit: str, until: datetime | None, allowed: int | None) -> Refusal:
+def _quota_refusal(
+    reason: str,
+    limit: str,
+    until: datetime | None,
+    allowed: int | None,
+    counted: tuple[str, uuid.UUID],
+) -> Refusal:
     body: dict[str, Any] = {"error": "quota_exceeded", "limit": limit, "reason": reason}
     headers = []
     if allowed is not None:
@@ -229,7 +248,7 @@ def _quota_refusal(reason: str, limit: str, until: datetime | None, allowed: int
         body["resets_at"] = until.astimezone(UTC).isoformat()
         wait = max(0, math.ceil((until - datetime.now(UTC)).total_seconds()))
         headers.append((b"retry-after", str(wait).encode()))
-    return Refusal(402, body, headers)
+    return Refusal(402, body, headers, reason=counted[0], tenant_id=counted[1])
 
 
 def _ratelimit_headers(decision: Decision, policy: RatePolicy) -> list[tuple[bytes, bytes]]:
