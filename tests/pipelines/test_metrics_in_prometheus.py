@@ -1,0 +1,181 @@
+"""Every dashboard panel and alert rule, run by a real Prometheus over real metrics.
+
+Prometheus (Debian's package) scrapes the example service's `/metrics` and a node exporter
+reading the pipeline's textfiles while a small workload runs: requests through the middleware
+(admitted, rate limited, unknown tenant, then blocked by the quota gate) on the test's
+PostgreSQL and Redis, and the usage pipeline drained, rolled up and enforced for this month,
+with a few malformed entries quarantined. Then every expression goes through `/api/v1/query`:
+a parse or evaluation error fails, and so does an empty result where the workload made data.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+import yaml
+
+from pipelines.lib.periods import month_start
+from policies.observability.dashboards import dashboards, expressions
+from tenancy.db.bootstrap import RegistryUrls
+from tenancy.devstack.ports import free_port
+from tenancy.devstack.redis import RedisServer
+from tenancy.usage.events import api_call
+from tenancy.usage.stream import STREAM_KEY
+from tenancy.web.example import ServiceConfig, create_app
+from tests.pipelines.conftest import Pipeline
+from tests.prometheus import Prometheus, node_exporter, prometheus
+
+ROOT = Path(__file__).resolve().parents[2]
+ALERTS = sorted(p for p in (ROOT / "policies" / "alerts").glob("*.yml") if "_test" not in p.stem)
+RATE_WINDOW = "1m"
+#: Metrics this workload cannot produce, and why; their expressions must still parse.
+NOT_PRODUCED = {
+    "certmanager_certificate_expiration_timestamp_seconds": "cert-manager's own metric",
+    "billing_invoice_held": "a series exists only while an invoice is held",
+}
+#: Alerts whose condition the workload makes true (the others must merely evaluate).
+FIRING = {"TenantResourceExhaustion", "TenantBlockedByQuota", "UsageQuarantineRateHigh"}
+_METRIC = re.compile(r"\b((?:tenant|tenancy|usage|billing|plan|certmanager)_[a-z_]+)\b")
+
+
+@pytest.fixture
+def service(registry: RegistryUrls, redis_server: RedisServer) -> Iterator[str]:
+    """The example service under uvicorn on a free loopback port."""
+    app = create_app(ServiceConfig(registry.app, registry.platform, redis_server.url))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            thread.join(0.05)
+        assert server.started, "uvicorn did not start"
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def _owner(superuser: psycopg.Connection, tenant: uuid.UUID) -> str:
+    row = superuser.execute(
+        "SELECT user_id FROM registry.user_tenants WHERE tenant_id = %s AND role = 'owner'",
+        (tenant,),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _workload(pipeline: Pipeline, superuser: psycopg.Connection, address: str) -> None:
+    free, pro = pipeline.tenants["free"], pipeline.tenants["pro"]
+    owners = {t: _owner(superuser, t) for t in (free, pro)}
+    with httpx.Client(base_url=f"http://{address}", timeout=30) as client:
+
+        def get(tenant: uuid.UUID | str, user: str) -> int:
+            headers = {"x-tenant-id": str(tenant), "x-user-id": user}
+            return client.get("/agents", headers=headers).status_code
+
+        assert [get(pro, owners[pro]) for _ in range(5)] == [200] * 5
+        free_codes = [get(free, owners[free]) for _ in range(12)]
+        assert 429 in free_codes, "the free plan's burst is 10"
+        assert get(uuid.uuid4(), owners[pro]) == 404
+        # The free tenant's month: over its 1,000 API calls, so enforcement blocks it.
+        now = datetime.now(UTC)
+        pipeline.recorder.record_many(
+            api_call(free, "/agents", "GET", 200, now - timedelta(seconds=1 + i % 30))
+            for i in range(1_100)
+        )
+        for n in range(30):  # malformed entries: quarantined (30 of ~1,130 read is over 1 %)
+            pipeline.redis.xadd(STREAM_KEY, {"v": "1", "tenant_id": "not-a-uuid", "n": str(n)})
+        pipeline.materialize(["usage_events"])
+        pipeline.materialize(["daily_tenant_usage"], partition_key=now.date().isoformat())
+        pipeline.materialize(
+            ["monthly_tenant_usage", "tenant_quota_status"],
+            partition_key=month_start(now.date()).isoformat(),
+        )
+        assert get(free, owners[free]) == 402, "blocked by the quota gate"
+
+
+def _grafana_to_promql(expr: str, tenant: uuid.UUID) -> str:
+    return expr.replace("$__rate_interval", RATE_WINDOW).replace("$tenant", str(tenant))
+
+
+def _alert_rules() -> list[dict[str, Any]]:
+    return [
+        rule
+        for path in ALERTS
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
+def test_every_panel_and_alert_query_runs_on_real_metrics(
+    pipeline: Pipeline,
+    superuser: psycopg.Connection,
+    service: str,
+    tmp_path: Path,
+) -> None:
+    textfiles = pipeline.textfile.parent
+    textfiles.mkdir(parents=True, exist_ok=True)
+    with (
+        node_exporter(textfiles, tmp_path) as node,
+        prometheus({"tenancy": service, "node": node}, ALERTS, tmp_path) as prom,
+    ):
+        prom.wait_for('up{job="tenancy"} == 1')
+        prom.wait_for('up{job="node"} == 1')
+        _workload(pipeline, superuser, service)
+        # Everything the workload made, scraped at least twice (rates need two samples).
+        prom.wait_for("count_over_time(tenant_quota_blocked[1m]) >= 2")
+        prom.wait_for('count_over_time(tenancy_requests_total{reason="quota_blocked"}[1m]) >= 2')
+        prom.wait_for("count_over_time(usage_ingest_last_run_entries[1m]) >= 2")
+        _check_dashboards(prom, pipeline.tenants["free"])
+        _check_alerts(prom)
+
+
+def _check_dashboards(prom: Prometheus, tenant: uuid.UUID) -> None:
+    checked = 0
+    for uid, board in dashboards().items():
+        for title, expr in expressions(board):
+            grafana_values = re.fullmatch(r"label_values\((\w+), (\w+)\)", expr)
+            if grafana_values:  # a Grafana variable query: the label's values for the metric
+                metric, label = grafana_values.groups()
+                body = prom.get(f"/api/v1/label/{label}/values", **{"match[]": metric})
+                assert str(tenant) in body["data"], f"{uid}: {title}: {expr} -> {body}"
+                continue
+            promql = _grafana_to_promql(expr, tenant)
+            assert prom.query(promql), f"{uid}: panel {title!r} is empty:\n{promql}"
+            checked += 1
+    assert checked >= 30, f"only {checked} panel queries found"
+
+
+def _check_alerts(prom: Prometheus) -> None:
+    known = set(prom.get("/api/v1/label/__name__/values")["data"])
+    for rule in _alert_rules():
+        name, expr = str(rule["alert"]), str(rule["expr"])
+        result = prom.query(expr)
+        for metric in set(_METRIC.findall(expr)) - set(NOT_PRODUCED):
+            assert metric in known, f"{name}: {metric} was never scraped"
+        if name in FIRING:
+            assert result, f"{name}: the workload makes it true, yet {expr} is empty"
+    rules = prom.get("/api/v1/rules")["data"]["groups"]
+    loaded = {r["name"]: r for g in rules for r in g["rules"]}
+    assert set(loaded) == {str(r["alert"]) for r in _alert_rules()}
+    assert all(r["health"] == "ok" for r in loaded.values()), [
+        (n, r.get("lastError")) for n, r in loaded.items() if r["health"] != "ok"
+    ]
+    pending = {a["labels"]["alertname"] for a in prom.get("/api/v1/alerts")["data"]["alerts"]}
+    assert pending >= FIRING, f"Prometheus itself has {pending} pending or firing"
