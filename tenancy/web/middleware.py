@@ -2,7 +2,8 @@
 
 Per HTTP request, in order:
 
-1. `/metrics` is answered from the Prometheus registry; `public_paths` pass untouched.
+1. `/metrics` is answered by prometheus_client's ASGI app over the middleware's registry;
+   `public_paths` pass untouched.
 2. The tenant is resolved (`tenancy.web.resolve`): unknown -> 404; suspended or deleted -> 403
    with the reason, both from the registry (cached briefly) and, at once, from the status the
    lifecycle publishes in Redis (`tenancy.tenant_status`), read by the script of step 4.
@@ -35,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import make_asgi_app
 
 from tenancy.errors import InvalidInputError
 from tenancy.metered import hard_api_quota
@@ -105,6 +106,9 @@ class TenancyMiddleware:
         self.require_member = require_member
         self.per_route_limits = per_route_limits
         self.metrics_path = metrics_path
+        # prometheus_client's own ASGI app: content negotiation (OpenMetrics when the scraper
+        # asks for it), gzip, and `name[]` filters, instead of a hand-written exposition.
+        self.metrics_app = make_asgi_app(self.metrics.registry)
         self.public_paths = public_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,8 +117,7 @@ class TenancyMiddleware:
             return
         path = scope["path"]
         if path == self.metrics_path:
-            body = generate_latest(self.metrics.registry)
-            await _respond(send, 200, body, [(b"content-type", CONTENT_TYPE_LATEST.encode())])
+            await self.metrics_app(scope, receive, send)
             return
         if path in self.public_paths:
             await self.app(scope, receive, send)

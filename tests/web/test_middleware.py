@@ -139,6 +139,17 @@ def test_metrics_endpoint_serves_the_registry(service: Service) -> None:
     )
 
 
+def test_metrics_negotiate_openmetrics_and_filter_by_name(service: Service) -> None:
+    service.get("/agents")
+    open_metrics = service.client.get(
+        "/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert open_metrics.text.endswith("# EOF\n")
+    only = service.client.get("/metrics?name[]=tenancy_requests_total").text
+    assert "tenancy_requests_total{" in only and "tenant_api_requests_total" not in only
+
+
 def test_a_tenant_is_found_by_its_host_name(service: Service) -> None:
     by_slug = service.client.get(
         "/agents",
