@@ -25,6 +25,7 @@ import uvicorn
 import yaml
 
 from pipelines.lib.periods import month_start
+from policies.observability import queries as q
 from policies.observability.dashboards import dashboards, expressions
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.devstack.ports import free_port
@@ -98,7 +99,12 @@ def _workload(pipeline: Pipeline, superuser: psycopg.Connection, address: str) -
             api_call(free, "/agents", "GET", 200, now - timedelta(seconds=1 + i % 30))
             for i in range(1_100)
         )
-        for n in range(30):  # malformed entries: quarantined (30 of ~1,130 read is over 1 %)
+        # The pro tenant's month: 105 calls over its 10,000 (5 of them the requests above).
+        pipeline.recorder.record_many(
+            api_call(pro, "/agents", "GET", 200, now - timedelta(seconds=1 + i % 30))
+            for i in range(10_100)
+        )
+        for n in range(300):  # malformed entries: quarantined (300 of ~11,500 read: over 1 %)
             pipeline.redis.xadd(STREAM_KEY, {"v": "1", "tenant_id": "not-a-uuid", "n": str(n)})
         pipeline.materialize(["usage_events"])
         pipeline.materialize(["daily_tenant_usage"], partition_key=now.date().isoformat())
@@ -144,6 +150,7 @@ def test_every_panel_and_alert_query_runs_on_real_metrics(
         prom.wait_for("count_over_time(usage_ingest_last_run_entries[1m]) >= 2")
         _check_dashboards(prom, pipeline.tenants["free"])
         _check_alerts(prom)
+        _check_cost(prom, pipeline.tenants)
 
 
 def _check_dashboards(prom: Prometheus, tenant: uuid.UUID) -> None:
@@ -179,3 +186,31 @@ def _check_alerts(prom: Prometheus) -> None:
     ]
     pending = {a["labels"]["alertname"] for a in prom.get("/api/v1/alerts")["data"]["alerts"]}
     assert pending >= FIRING, f"Prometheus itself has {pending} pending or firing"
+
+
+def _by(prom: Prometheus, expr: str, label: str) -> dict[str, float]:
+    return {
+        r["metric"].get(label, ""): round(float(r["value"][1]), 2)
+        for r in prom.query(_grafana_to_promql(expr, uuid.uuid4()))
+    }
+
+
+def _check_cost(prom: Prometheus, tenants: dict[str, uuid.UUID]) -> None:
+    """The cost panels price the workload as the catalog does: pro pays 49.00 plus one started
+    block of 1,000 API calls (1.00); free pays nothing; enterprise its 499.00 base."""
+    estimates = _by(prom, q.top_tenants_by_cost(), "tenant")
+    assert estimates == {
+        str(tenants["free"]): 0.0,
+        str(tenants["pro"]): 50.0,
+        str(tenants["enterprise"]): 499.0,
+    }
+    assert _by(prom, q.base_by_plan_dollars(), "plan") == {
+        "free": 0.0,
+        "pro": 49.0,
+        "enterprise": 499.0,
+    }
+    assert _by(prom, q.overage_by_resource_dollars(), "resource") == {
+        "api_calls_per_month": 1.0,
+        "storage_gb": 0.0,
+    }
+    assert _by(prom, q.blocked_total(), "") == {"": 1.0}, "only the free tenant is blocked"
