@@ -175,7 +175,8 @@ def aggregate_dashboard() -> dict[str, Any]:
     return _dashboard(
         "codexos-tenants",
         "CodexOS / All tenants",
-        "Across tenants: traffic, admission decisions, plans, blocks and the usage pipeline.",
+        "Across tenants: traffic, admission decisions, plans, blocks, the usage pipeline and "
+        "invoicing.",
         [
             (
                 "Request path",
@@ -246,6 +247,23 @@ def aggregate_dashboard() -> dict[str, Any]:
                         "bargauge",
                         ((q.ingest_entries(), "{{outcome}}"),),
                         width=24,
+                    ),
+                ],
+            ),
+            (
+                "Invoicing",
+                [
+                    Panel(
+                        "Invoices by status",
+                        "bargauge",
+                        ((q.invoices_by_status(), "{{status}}"),),
+                    ),
+                    Panel(
+                        "Held by reconciliation",
+                        "table",
+                        ((q.held_invoices(), "{{tenant}} {{period}}"),),
+                        description="InvoiceHeldByReconciliation fires for each; "
+                        "`tenancy billing reconcile --month` names the differences.",
                     ),
                 ],
             ),

@@ -100,6 +100,14 @@ def quarantine_ratio() -> str:
     )
 
 
+def invoices_by_status() -> str:
+    return "sum by (status) (billing_invoices)"
+
+
+def held_invoices() -> str:
+    return "billing_invoice_held == 1"
+
+
 def base_cents(tenant: str | None = None) -> str:
     """Each tenant's monthly base price."""
     plans = _tenant("tenant_plan", tenant)

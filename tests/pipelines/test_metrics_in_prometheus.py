@@ -18,34 +18,44 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import httpx
 import psycopg
 import pytest
 import uvicorn
 import yaml
 
+from pipelines.definitions import ASSETS, BILLING_ASSETS
 from pipelines.lib.periods import month_start
 from policies.observability import queries as q
 from policies.observability.dashboards import dashboards, expressions
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.devstack.ports import free_port
 from tenancy.devstack.redis import RedisServer
+from tenancy.devstack.stripe_emulator import StripeEmulator
 from tenancy.usage.events import api_call
 from tenancy.usage.stream import STREAM_KEY
 from tenancy.web.example import ServiceConfig, create_app
+from tests.pipelines.billing_support import emulator, materialize, resources
 from tests.pipelines.conftest import Pipeline
 from tests.prometheus import Prometheus, node_exporter, prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = sorted(p for p in (ROOT / "policies" / "alerts").glob("*.yml") if "_test" not in p.stem)
 RATE_WINDOW = "1m"
+__all__ = ["emulator", "resources"]  # fixtures
+
 #: Metrics this workload cannot produce, and why; their expressions must still parse.
 NOT_PRODUCED = {
     "certmanager_certificate_expiration_timestamp_seconds": "cert-manager's own metric",
-    "billing_invoice_held": "a series exists only while an invoice is held",
 }
 #: Alerts whose condition the workload makes true (the others must merely evaluate).
-FIRING = {"TenantResourceExhaustion", "TenantBlockedByQuota", "UsageQuarantineRateHigh"}
+FIRING = {
+    "TenantResourceExhaustion",
+    "TenantBlockedByQuota",
+    "UsageQuarantineRateHigh",
+    "InvoiceHeldByReconciliation",
+}
 _METRIC = re.compile(r"\b((?:tenant|tenancy|usage|billing|plan|certmanager)_[a-z_]+)\b")
 
 
@@ -80,7 +90,13 @@ def _owner(superuser: psycopg.Connection, tenant: uuid.UUID) -> str:
     return str(row[0])
 
 
-def _workload(pipeline: Pipeline, superuser: psycopg.Connection, address: str) -> None:
+def _workload(
+    pipeline: Pipeline,
+    superuser: psycopg.Connection,
+    address: str,
+    billing: dict[str, object],
+    emulator: StripeEmulator,
+) -> None:
     free, pro = pipeline.tenants["free"], pipeline.tenants["pro"]
     owners = {t: _owner(superuser, t) for t in (free, pro)}
     with httpx.Client(base_url=f"http://{address}", timeout=30) as client:
@@ -113,6 +129,28 @@ def _workload(pipeline: Pipeline, superuser: psycopg.Connection, address: str) -
             partition_key=month_start(now.date()).isoformat(),
         )
         assert get(free, owners[free]) == 402, "blocked by the quota gate"
+        _hold_an_invoice(billing, emulator, month_start(now.date()).isoformat())
+
+
+def _hold_an_invoice(billing: dict[str, object], emulator: StripeEmulator, month: str) -> None:
+    """This month's drafts pushed to a Stripe whose copy was edited: reconciliation holds them."""
+    materialize(billing, ["invoice_ledger"], month)
+    original = emulator.invoice_view
+
+    def tampered(invoice: dict[str, Any]) -> dict[str, Any]:
+        for line in emulator.lines[invoice["id"]]:
+            line["amount"] = 1
+        emulator._totals(invoice)
+        return original(invoice)
+
+    emulator.invoice_view = tampered  # type: ignore[method-assign]
+    dg.materialize(
+        [*ASSETS, *BILLING_ASSETS],
+        selection=["stripe_invoices"],
+        partition_key=month,
+        resources=billing,
+        raise_on_error=False,
+    )
 
 
 def _grafana_to_promql(expr: str, tenant: uuid.UUID) -> str:
@@ -133,6 +171,8 @@ def test_every_panel_and_alert_query_runs_on_real_metrics(
     pipeline: Pipeline,
     superuser: psycopg.Connection,
     service: str,
+    resources: dict[str, object],
+    emulator: StripeEmulator,
     tmp_path: Path,
 ) -> None:
     textfiles = pipeline.textfile.parent
@@ -143,11 +183,12 @@ def test_every_panel_and_alert_query_runs_on_real_metrics(
     ):
         prom.wait_for('up{job="tenancy"} == 1')
         prom.wait_for('up{job="node"} == 1')
-        _workload(pipeline, superuser, service)
+        _workload(pipeline, superuser, service, resources, emulator)
         # Everything the workload made, scraped at least twice (rates need two samples).
         prom.wait_for("count_over_time(tenant_quota_blocked[1m]) >= 2")
         prom.wait_for('count_over_time(tenancy_requests_total{reason="quota_blocked"}[1m]) >= 2')
         prom.wait_for("count_over_time(usage_ingest_last_run_entries[1m]) >= 2")
+        prom.wait_for("count_over_time(billing_invoice_held[1m]) >= 2")
         _check_dashboards(prom, pipeline.tenants["free"])
         _check_alerts(prom)
         _check_cost(prom, pipeline.tenants)
