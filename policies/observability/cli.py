@@ -1,6 +1,7 @@
 """`tenancy dashboards`: the Grafana dashboards as code.
 
-Plugged into the `tenancy` command through the `tenancy.cli` entry point.
+Plugged into the `tenancy` command through the `tenancy.cli` entry point; the dashboard SDK is
+imported only when a dashboards command runs, so other commands do not pay for it.
 """
 
 from __future__ import annotations
@@ -9,9 +10,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-
-from policies.observability.files import DASHBOARDS_DIR
-from policies.observability.files import generate as generate_files
 
 app = typer.Typer(help="Grafana dashboards as code: generate, check.", no_args_is_help=True)
 console = Console()
@@ -28,10 +26,16 @@ def generate(
     check: bool = typer.Option(
         False, "--check", help="Write nothing; exit 1 naming every stale or extra file."
     ),
-    directory: Path = typer.Option(DASHBOARDS_DIR, help="Where the dashboard JSON lives."),
+    directory: Path | None = typer.Option(
+        None, help="Where the dashboard JSON lives (default: policies/dashboards)."
+    ),
 ) -> None:
     """Write policies/dashboards/<uid>.json from the builders (per tenant, all tenants,
     resource utilization, cost)."""
+    from policies.observability.files import DASHBOARDS_DIR
+    from policies.observability.files import generate as generate_files
+
+    directory = directory or DASHBOARDS_DIR
     report = generate_files(directory, check=check)
     if check:
         problems = [f"{n} is out of date" for n in report.stale]
