@@ -26,7 +26,7 @@ import uvicorn
 import yaml
 
 from pipelines.definitions import ASSETS, BILLING_ASSETS
-from pipelines.lib.periods import month_start
+from pipelines.lib.periods import month_start, utc_midnight
 from policies.observability import queries as q
 from policies.observability.dashboards import dashboards, expressions
 from tenancy.db.bootstrap import RegistryUrls
@@ -112,13 +112,11 @@ def _workload(
         # The free tenant's month: over its 1,000 API calls, so enforcement blocks it.
         now = datetime.now(UTC)
         pipeline.recorder.record_many(
-            api_call(free, "/agents", "GET", 200, now - timedelta(seconds=1 + i % 30))
-            for i in range(1_100)
+            api_call(free, "/agents", "GET", 200, _today(now, i)) for i in range(1_100)
         )
         # The pro tenant's month: 105 calls over its 10,000 (5 of them the requests above).
         pipeline.recorder.record_many(
-            api_call(pro, "/agents", "GET", 200, now - timedelta(seconds=1 + i % 30))
-            for i in range(10_100)
+            api_call(pro, "/agents", "GET", 200, _today(now, i)) for i in range(10_100)
         )
         for n in range(300):  # malformed entries: quarantined (300 of ~11,500 read: over 1 %)
             pipeline.redis.xadd(STREAM_KEY, {"v": "1", "tenant_id": "not-a-uuid", "n": str(n)})
@@ -130,6 +128,11 @@ def _workload(
         )
         assert get(free, owners[free]) == 402, "blocked by the quota gate"
         _hold_an_invoice(billing, emulator, month_start(now.date()).isoformat())
+
+
+def _today(now: datetime, i: int) -> datetime:
+    """A moment of the last 30 seconds, never before today's midnight (this day's partition)."""
+    return max(now - timedelta(seconds=1 + i % 30), utc_midnight(now.date()))
 
 
 def _hold_an_invoice(billing: dict[str, object], emulator: StripeEmulator, month: str) -> None:
