@@ -3,9 +3,10 @@
 Prometheus (Debian's package) scrapes the example service's `/metrics` and a node exporter
 reading the pipeline's textfiles while a small workload runs: requests through the middleware
 (admitted, rate limited, unknown tenant, then blocked by the quota gate) on the test's
-PostgreSQL and Redis, and the usage pipeline drained, rolled up and enforced for this month,
-with a few malformed entries quarantined. Then every expression goes through `/api/v1/query`:
-a parse or evaluation error fails, and so does an empty result where the workload made data.
+PostgreSQL and Redis; the usage pipeline drained (malformed entries quarantined), rolled up
+and enforced for this month; this month's drafts pushed to the Stripe emulator with an edited
+copy, so reconciliation holds them. Then every expression goes through `/api/v1/query`: a
+parse or evaluation error fails, and so does an empty result where the workload made data.
 """
 
 from __future__ import annotations
