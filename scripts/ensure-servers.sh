@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the machine has what the tests and the demo run: PostgreSQL >= 15 and Redis >= 7
 # server binaries (they start their own throwaway instances; no running server is ever used),
-# promtool (alert rule tests) and Chromium (the Dagster UI test), all from Debian's packages.
+# promtool (alert rule tests), Prometheus and the node exporter (the dashboards' query test) and
+# Chromium (the Dagster UI test), all from Debian's packages.
 set -euo pipefail
 
 pg_ok() {
@@ -22,12 +23,29 @@ redis_ok() {
   [ -n "$major" ] && [ "$major" -ge 7 ]
 }
 
-missing=()
-pg_ok || missing+=(postgresql)
-redis_ok || missing+=(redis-server)
-command -v promtool >/dev/null || missing+=(prometheus)
-command -v chromium >/dev/null || missing+=(chromium)
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Each further command the tests run, and the Debian package that provides it.
+tools=(
+  promtool:prometheus
+  prometheus:prometheus
+  prometheus-node-exporter:prometheus-node-exporter
+  chromium:chromium
+)
+need="PostgreSQL >= 15, Redis >= 7, ${tools[*]%%:*}"
+
+find_missing() {
+  missing=()
+  pg_ok || missing+=(postgresql)
+  redis_ok || missing+=(redis-server)
+  local tool
+  for tool in "${tools[@]}"; do
+    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  return 1
+}
+
+find_missing && exit 0
 
 # As root, apt-get directly; otherwise (a GitHub-hosted runner, a developer machine) through
 # sudo when it works without a password prompt. TENANCY_SUDO overrides the sudo command (tests).
@@ -43,10 +61,10 @@ if { [ "$(id -u)" -eq 0 ] || [ -n "$as_root" ]; } && command -v apt-get >/dev/nu
   $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $as_root env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  pg_ok && redis_ok && command -v promtool >/dev/null && command -v chromium >/dev/null && exit 0
-  echo "error: ${missing[*]} installed but still not usable (need PostgreSQL >= 15, Redis >= 7, promtool, chromium)" >&2
+  find_missing && exit 0
+  echo "error: ${missing[*]} installed but still not usable (need $need)" >&2
   exit 1
 fi
-echo "error: missing packages: ${missing[*]} (need PostgreSQL >= 15, Redis >= 7, promtool, chromium)." >&2
+echo "error: missing packages: ${missing[*]} (need $need)." >&2
 echo "not root and no password-less sudo; install them with: sudo apt-get install -y ${missing[*]}" >&2
 exit 1

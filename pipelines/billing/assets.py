@@ -8,8 +8,9 @@ import dagster as dg
 
 from pipelines.billing import checks
 from pipelines.billing.resources import StripeResource
-from pipelines.lib import billing_usage
+from pipelines.lib import billing_usage, pipeline_metrics
 from pipelines.partitions import WAREHOUSE_POOL, monthly_partitions
+from pipelines.quotas.resources import QuotaOutputs
 from pipelines.resources import RegistryResource, UsageWarehouse
 from pipelines.usage.assets import daily_tenant_usage, monthly_tenant_usage
 from tenancy.billing import ledger
@@ -106,11 +107,15 @@ def invoice_ledger(
     check_specs=[checks.stripe_invoices_reconciled, checks.stripe_invoices_one_per_tenant],
 )
 def stripe_invoices(
-    context: dg.AssetExecutionContext, registry: RegistryResource, stripe: StripeResource
+    context: dg.AssetExecutionContext,
+    registry: RegistryResource,
+    stripe: StripeResource,
+    outputs: QuotaOutputs,
 ) -> dg.MaterializeResult:
     """The month's ledger invoices in Stripe: a draft per invoice (auto_advance off) with its
     lines, retrieved and reconciled line by line against the ledger, and finalized only when
-    it matches. Safe to rerun after any failure: it finds what exists before creating."""
+    it matches. Safe to rerun after any failure: it finds what exists before creating. Held
+    invoices are exported as `billing_invoice_held` for the InvoiceHeldByReconciliation alert."""
     month = context.partition_time_window.start.date()
     gateway = stripe.gateway()
     urls = registry.urls()
@@ -121,6 +126,10 @@ def stripe_invoices(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results: list[PushResult] = list(pool.map(pusher.push, pending))
         invoices = ledger.list_invoices(db, month)
+        every_invoice = ledger.list_invoices(db)
+    pipeline_metrics.write(
+        outputs.beside(pipeline_metrics.BILLING_FILE), pipeline_metrics.billing(every_invoice)
+    )
     held = [d for r in results for d in r.differences]
     recorded = [i for i in invoices if i.status not in ("draft", "pushed")]
     missing_id = [str(i.id) for i in recorded if not i.stripe_invoice_id]

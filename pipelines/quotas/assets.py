@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow as pa
 
-from pipelines.lib import prometheus_textfile, warehouse
+from pipelines.lib import pipeline_metrics, prometheus_textfile, warehouse
 from pipelines.lib.periods import next_month, utc_midnight
 from pipelines.lib.quota_math import QuotaState, QuotaStatus, evaluate
 from pipelines.partitions import WAREHOUSE_POOL, monthly_partitions
@@ -55,6 +55,7 @@ def tenant_quota_status(
     month, end = window.start.date(), window.end.date()
     catalog = default_catalog()
     statuses: list[tuple[str, str, str, QuotaStatus]] = []  # (slug, plan, status, quota status)
+    plans: dict[uuid.UUID, str] = {}
     with warehouse_db.connection() as conn:
         tenants = conn.execute(_LATEST_TENANTS, {"start": month, "end": end}).fetchall()
         usage: dict[uuid.UUID, dict[str, float]] = {}
@@ -73,6 +74,7 @@ def tenant_quota_status(
                 context.log.error(f"tenant {slug} ({tenant_id}) not evaluated: {exc}")
                 continue
             statuses.extend((slug, plan, status, quota) for quota in quotas)
+            plans[tenant_id] = plan
         now = datetime.now(UTC)
         table = pa.table(
             {
@@ -99,6 +101,10 @@ def tenant_quota_status(
     enforced = month <= now.date() < end
     if enforced:
         _enforce(statuses, redis, outputs, until=utc_midnight(next_month(month)), now=now)
+        pipeline_metrics.write(
+            outputs.beside(pipeline_metrics.QUOTAS_FILE),
+            pipeline_metrics.quotas([q for _, _, _, q in statuses], plans, catalog),
+        )
     counts = {state.value: sum(q.state is state for _, _, _, q in statuses) for state in QuotaState}
     return dg.MaterializeResult(
         metadata={

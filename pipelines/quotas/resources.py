@@ -10,7 +10,8 @@ from tenancy.settings import Settings
 
 
 class QuotaOutputs(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """`textfile` for node_exporter's textfile collector (default: <run dir>/metrics/...)."""
+    """`textfile` for node_exporter's textfile collector (default: <run dir>/metrics/...); the
+    pipeline's other textfiles (`pipelines.lib.pipeline_metrics`) are written beside it."""
 
     textfile: str = ""
 
@@ -22,3 +23,7 @@ class QuotaOutputs(dg.ConfigurableResource):  # type: ignore[type-arg]
             "metrics/tenant_resource_usage.prom",
             "the node_exporter textfile for tenant_resource_usage",
         )
+
+    def beside(self, name: str) -> Path:
+        """Another textfile in the collector's directory."""
+        return self.textfile_path().parent / name

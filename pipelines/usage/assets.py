@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import Field
 
-from pipelines.lib import warehouse
+from pipelines.lib import pipeline_metrics, warehouse
 from pipelines.lib.drain import Drain
 from pipelines.lib.ingest import IngestWindow
 from pipelines.lib.periods import days, utc_midnight
@@ -19,6 +19,7 @@ from pipelines.partitions import (
     daily_partitions,
     monthly_partitions,
 )
+from pipelines.quotas.resources import QuotaOutputs
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
 from pipelines.usage import checks
 from pipelines.usage.resources import StorageMeasurer
@@ -77,11 +78,13 @@ def usage_events(
     warehouse_db: UsageWarehouse,
     redis: RedisResource,
     registry: RegistryResource,
+    outputs: QuotaOutputs,
 ) -> dg.MaterializeResult:
     """Every usage event recorded on the request path, counted once per (tenant, event id):
     drained from the Redis stream by a consumer group and validated; malformed, out-of-window,
     unknown-tenant and conflicting entries are quarantined with their reason and raw bytes.
-    Entries are acknowledged only after DuckDB commits; acknowledged entries are then trimmed."""
+    Entries are acknowledged only after DuckDB commits; acknowledged entries are then trimmed.
+    A successful drain stamps `usage_ingest_last_success_timestamp_seconds` for the alerts."""
 
     def registered() -> set[uuid.UUID]:
         """Tenants that may still have usage: every one but the purged (their tombstones stay
@@ -105,6 +108,10 @@ def usage_events(
         with registry.database() as db:
             tenants = [t for t in list_tenants(db) if t.status is TenantStatus.ACTIVE]
         reconciled = _reconcile_metered(conn, tenants, MeteredCounters(client))
+    pipeline_metrics.write(
+        outputs.beside(pipeline_metrics.INGEST_FILE),
+        pipeline_metrics.ingest(stats, datetime.now(UTC)),
+    )
     return dg.MaterializeResult(
         metadata={
             "read": stats.read,

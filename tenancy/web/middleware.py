@@ -2,7 +2,8 @@
 
 Per HTTP request, in order:
 
-1. `/metrics` is answered from the Prometheus registry; `public_paths` pass untouched.
+1. `/metrics` is answered by prometheus_client's ASGI app over the middleware's registry;
+   `public_paths` pass untouched.
 2. The tenant is resolved (`tenancy.web.resolve`): unknown -> 404; suspended or deleted -> 403
    with the reason, both from the registry (cached briefly) and, at once, from the status the
    lifecycle publishes in Redis (`tenancy.tenant_status`), read by the script of step 4.
@@ -17,7 +18,8 @@ Per HTTP request, in order:
    carry the `RateLimit` headers.
 6. After the response, usage is recorded (route template, never the raw path; method; status)
    and counted in `tenant_api_requests_total`; with an `ActivityTracker`, the member's
-   `last_active` is kept (at most one write per member per hour).
+   `last_active` is kept (at most one write per member per hour). Every decision (admitted,
+   or refused with its reason) is counted in `tenancy_requests_total` (see `tenancy.metrics`).
 
 Redis and the registry are reached through blocking clients, so each request makes one hop to
 a worker thread for steps 2-4 and one for step 6; lookups are cached (`TenantDirectory`).
@@ -35,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import make_asgi_app
 
 from tenancy.activity import ActivityTracker
 from tenancy.errors import InvalidInputError
@@ -65,6 +67,8 @@ class Refusal:
     status: int
     body: dict[str, Any]
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    reason: str = "unknown"  # `tenancy_requests_total`'s reason label
+    tenant_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,9 @@ class TenancyMiddleware:
         self.require_member = require_member
         self.per_route_limits = per_route_limits
         self.metrics_path = metrics_path
+        # prometheus_client's own ASGI app: content negotiation (OpenMetrics when the scraper
+        # asks for it), gzip, and `name[]` filters, instead of a hand-written exposition.
+        self.metrics_app = make_asgi_app(self.metrics.registry)
         self.public_paths = public_paths
         self.activity = activity
 
@@ -114,14 +121,14 @@ class TenancyMiddleware:
             return
         path = scope["path"]
         if path == self.metrics_path:
-            body = generate_latest(self.metrics.registry)
-            await _respond(send, 200, body, [(b"content-type", CONTENT_TYPE_LATEST.encode())])
+            await self.metrics_app(scope, receive, send)
             return
         if path in self.public_paths:
             await self.app(scope, receive, send)
             return
         outcome = await anyio.to_thread.run_sync(self._admit, scope)
         if isinstance(outcome, Refusal):
+            self.metrics.refused(outcome.reason, outcome.tenant_id)
             await _respond(
                 send,
                 outcome.status,
@@ -129,6 +136,7 @@ class TenancyMiddleware:
                 [(b"content-type", b"application/json"), *outcome.headers],
             )
             return
+        self.metrics.admitted()
         scope.setdefault("state", {})
         scope["state"]["tenant"] = outcome.tenant
         scope["state"]["user_id"] = outcome.user_id
@@ -158,11 +166,13 @@ class TenancyMiddleware:
         key = self.resolver(scope)
         tenant = self.directory.find(*key) if key else None
         if tenant is None:
-            return Refusal(404, {"error": "tenant_not_found"})
+            return Refusal(404, {"error": "tenant_not_found"}, reason="tenant_not_found")
         if tenant.status is not TenantStatus.ACTIVE:
             return Refusal(
                 403,
                 {"error": f"tenant_{tenant.status.value}", "reason": f"tenant is {tenant.status}"},
+                reason=f"tenant_{tenant.status.value}",
+                tenant_id=tenant.id,
             )
         user_id = None
         raw_user = header(scope, self.user_header)
@@ -172,9 +182,9 @@ class TenancyMiddleware:
             except ValueError:
                 user_id = None
             if user_id is None:
-                return Refusal(401, {"error": "unauthenticated"})
+                return Refusal(401, {"error": "unauthenticated"}, reason="unauthenticated")
             if not self.directory.is_member(user_id, tenant.id):
-                return Refusal(403, {"error": "not_a_member"})
+                return Refusal(403, {"error": "not_a_member"}, reason="not_a_member")
         plan = self.catalog.get(tenant.plan)
         policy = RatePolicy.for_tenant(plan, tenant.limit_overrides)
         now = datetime.now(UTC)
@@ -191,6 +201,8 @@ class TenancyMiddleware:
                     "error": f"tenant_{decision.tenant_status}",
                     "reason": decision.block_reason or f"tenant is {decision.tenant_status}",
                 },
+                reason=f"tenant_{decision.tenant_status}",
+                tenant_id=tenant.id,
             )
         if decision.refused_by == "blocked":
             return _quota_refusal(
@@ -198,6 +210,7 @@ class TenancyMiddleware:
                 "api_calls_per_month",
                 decision.block_until,
                 None,
+                ("quota_blocked", tenant.id),
             )
         if decision.refused_by == "quota" and quota is not None:
             return _quota_refusal(
@@ -206,6 +219,7 @@ class TenancyMiddleware:
                 quota.metric,
                 quota.resets_at,
                 quota.limit,
+                ("quota_exceeded", tenant.id),
             )
         if not decision.allowed:
             return Refusal(
@@ -215,6 +229,8 @@ class TenancyMiddleware:
                     (b"retry-after", str(decision.retry_after_seconds).encode()),
                     *_ratelimit_headers(decision, policy),
                 ],
+                reason="rate_limited",
+                tenant_id=tenant.id,
             )
         return Admission(tenant, user_id, decision, policy, route)
 
@@ -238,7 +254,13 @@ class TenancyMiddleware:
         self.recorder.record(event)
 
 
-def _quota_refusal(reason: str, limit: str, until: datetime | None, allowed: int | None) -> Refusal:
+def _quota_refusal(
+    reason: str,
+    limit: str,
+    until: datetime | None,
+    allowed: int | None,
+    counted: tuple[str, uuid.UUID],
+) -> Refusal:
     body: dict[str, Any] = {"error": "quota_exceeded", "limit": limit, "reason": reason}
     headers = []
     if allowed is not None:
@@ -247,7 +269,7 @@ def _quota_refusal(reason: str, limit: str, until: datetime | None, allowed: int
         body["resets_at"] = until.astimezone(UTC).isoformat()
         wait = max(0, math.ceil((until - datetime.now(UTC)).total_seconds()))
         headers.append((b"retry-after", str(wait).encode()))
-    return Refusal(402, body, headers)
+    return Refusal(402, body, headers, reason=counted[0], tenant_id=counted[1])
 
 
 def _ratelimit_headers(decision: Decision, policy: RatePolicy) -> list[tuple[bytes, bytes]]:

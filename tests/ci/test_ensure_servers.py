@@ -1,5 +1,5 @@
 """`scripts/ensure-servers.sh` off root (a GitHub-hosted runner): through password-less sudo,
-or a clear error. Run as `nobody` with a PATH where Redis, promtool and Chromium are missing and
+or a clear error. Run as `nobody` with a PATH where Redis, Prometheus and Chromium are missing and
 `sudo` is a stand-in that records the commands it was asked to run as root."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "ensure-servers.sh"
-TOOLS = ("bash", "id", "sed", "dirname", "env", "cat", "true")
+TOOLS = ("bash", "id", "sed", "dirname", "env", "cat", "true", "sort")
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_not_root_installs_through_passwordless_sudo(scratch: Path) -> None:
     assert calls[0] == "-n true", "password-less sudo is probed first, never prompted for"
     assert calls[1] == "-n env DEBIAN_FRONTEND=noninteractive apt-get update -qq"
     assert calls[2].startswith("-n env DEBIAN_FRONTEND=noninteractive apt-get install -y")
-    assert calls[2].endswith("redis-server prometheus chromium")
+    assert calls[2].endswith("chromium prometheus prometheus-node-exporter redis-server")
     assert "(with fake-sudo -n)" in result.stderr
     # The stand-in installed nothing, so the script must say so rather than report success.
     assert result.returncode == 1 and "installed but still not usable" in result.stderr
@@ -77,6 +77,6 @@ def test_not_root_without_sudo_is_a_clear_error(scratch: Path) -> None:
     tmp_path = scratch
     result = run_as_nobody(tmp_path, bin_dir(tmp_path, sudo_works=False))
     assert result.returncode == 1
-    assert "missing packages: redis-server prometheus chromium" in result.stderr
+    assert "missing packages: chromium prometheus prometheus-node-exporter redis-server" in result.stderr
     assert "not root and no password-less sudo" in result.stderr
     assert (tmp_path / "sudo.log").read_text().splitlines() == ["-n true"]

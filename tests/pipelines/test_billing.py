@@ -121,6 +121,9 @@ def test_a_mismatch_fails_the_check_and_holds_the_invoice(
     ) and "ledger 4900 cents, Stripe 1 cents" in str(check.description)
     assert ledger.get_invoice(db, invoice_id).status == "pushed"
     assert {i["status"] for i in emulator.invoices.values()} == {"draft"}
+    metrics = (pipeline.textfile.parent / "billing_invoices.prom").read_text()
+    assert f'billing_invoice_held{{period="2024-02",tenant="{pro}"}} 1.0' in metrics
+    assert 'billing_invoices{status="pushed"}' in metrics
 
 
 def test_schedules_close_a_month_only_after_the_grace_period(

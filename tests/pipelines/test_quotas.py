@@ -112,6 +112,31 @@ def test_enforcement_reaches_the_quota_gate(pipeline: Pipeline) -> None:
         f'tenant_resource_usage{{tenant="{pro}",resource="api_calls_per_month"}} 0.95' in textfile
     )
     assert 'resource="users"}' in textfile and "unlimited" not in textfile
+    quotas = (pipeline.textfile.parent / "tenant_quotas.prom").read_text()
+    assert f'tenant_quota_blocked{{resource="api_calls_per_month",tenant="{free}"}} 1.0' in quotas
+    assert f'tenant_quota_blocked{{resource="api_calls_per_month",tenant="{pro}"}} 0.0' in quotas
+    assert f'tenant_resource_used{{resource="api_calls_per_month",tenant="{pro}"}} 9500.0' in quotas
+    assert (
+        f'tenant_resource_limit{{resource="api_calls_per_month",tenant="{pro}"}} 10000.0' in quotas
+    )
+    assert f'tenant_plan{{plan="pro",tenant="{pro}"}} 1.0' in quotas
+    assert 'plan_base_monthly_cents{currency="usd",plan="pro"} 4900.0' in quotas
+    assert (
+        'plan_overage_block_cents{currency="usd",plan="pro",resource="api_calls_per_month"} 100.0'
+        in quotas
+    )
+    enterprise = pipeline.tenants["enterprise"]
+    assert f'tenant_resource_limit{{resource="users",tenant="{enterprise}"}}' not in quotas, (
+        "an unlimited limit has no series"
+    )
+    ingest = (pipeline.textfile.parent / "usage_ingest.prom").read_text()
+    assert 'usage_ingest_last_run_entries{outcome="inserted"} 10714.0' in ingest
+    stamp = next(
+        float(line.split()[-1])
+        for line in ingest.splitlines()
+        if line.startswith("usage_ingest_last_success_timestamp_seconds ")
+    )
+    assert now.timestamp() <= stamp <= datetime.now(UTC).timestamp()
 
 
 def test_past_months_are_evaluated_but_not_enforced(pipeline: Pipeline) -> None:

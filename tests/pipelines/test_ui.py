@@ -1,5 +1,6 @@
-"""The Dagster UI: webserver and daemon on loopback, the asset graph opened in headless
-Chromium, assets, checks and schedules present; the whole process group stopped after."""
+"""The Dagster UI: webserver and daemon on loopback, the asset graph opened in Debian's headless
+Chromium through Playwright, assets, checks and schedules present; the whole process group
+stopped after."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from tenancy.devstack.ports import free_port
-from tests.pipelines.cdp import Browser
+from tests.browser import chromium_page
 from tests.support import wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,20 +143,21 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_asset_graph_renders_in_chromium(webserver: str, tmp_path: Path) -> None:
-    browser = Browser(tmp_path / "profile")
     shot = Path(os.environ.get("TENANCY_UI_SCREENSHOT", tmp_path / "asset-graph.png"))
-    try:
-        browser.open_and_wait(f"{webserver}/asset-groups", ("Global asset lineage",))
-        browser.click_button("Skip")  # the first-visit community dialog
-        usage = browser.open_and_wait(
-            f"{webserver}/locations/{LOCATION}/asset-groups/usage", ASSETS[:3]
-        )
-        browser.screenshot(shot)
-        quotas = browser.open_and_wait(
-            f"{webserver}/locations/{LOCATION}/asset-groups/quotas", ASSETS[3:]
-        )
-    finally:
-        browser.close()
+    with chromium_page() as page:
+        page.goto(f"{webserver}/asset-groups")
+        page.get_by_text("Global asset lineage").first.wait_for(timeout=90_000)
+        skip = page.get_by_role("button", name="Skip", exact=True)  # first-visit dialog
+        if skip.count():
+            skip.first.click()
+        page.goto(f"{webserver}/locations/{LOCATION}/asset-groups/usage")
+        for asset in ASSETS[:3]:
+            page.get_by_text(asset, exact=True).first.wait_for(timeout=90_000)
+        usage = page.inner_text("body")
+        page.screenshot(path=str(shot))
+        page.goto(f"{webserver}/locations/{LOCATION}/asset-groups/quotas")
+        page.get_by_text(ASSETS[3], exact=True).first.wait_for(timeout=90_000)
+        quotas = page.inner_text("body")
     for asset in ASSETS[:3]:
         assert asset in usage, f"{asset} not on the usage group's graph"
     assert ASSETS[3] in quotas, f"{ASSETS[3]} not on the quotas group's graph"

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 import redis
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from tenancy.agents import create_agent
@@ -18,6 +20,7 @@ from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
 from tenancy.devstack.redis import RedisServer
 from tenancy.metered import MeteredCounters, MeteredQuota
+from tenancy.metrics import TenancyMetrics
 from tenancy.quota_gate import QuotaBlock, QuotaStateStore
 from tenancy.tenant_status import TenantStatusStore
 from tenancy.usage.events import parse_fields
@@ -136,6 +139,17 @@ def test_metrics_endpoint_serves_the_registry(service: Service) -> None:
     )
 
 
+def test_metrics_negotiate_openmetrics_and_filter_by_name(service: Service) -> None:
+    service.get("/agents")
+    open_metrics = service.client.get(
+        "/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert open_metrics.text.endswith("# EOF\n")
+    only = service.client.get("/metrics?name[]=tenancy_requests_total").text
+    assert "tenancy_requests_total{" in only and "tenant_api_requests_total" not in only
+
+
 def test_a_tenant_is_found_by_its_host_name(service: Service) -> None:
     by_slug = service.client.get(
         "/agents",
@@ -173,3 +187,49 @@ def test_a_published_suspension_refuses_at_once_despite_the_cache(
     assert refused.json() == {"error": "tenant_suspended", "reason": "unpaid invoice"}  # type: ignore[attr-defined]
     TenantStatusStore(redis_client).publish(service.tenants["pro"], "active", None)
     assert service.get("/agents").status_code == 200  # type: ignore[attr-defined]
+
+
+def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
+def test_every_decision_is_counted_with_its_reason(
+    service: Service, redis_client: redis.Redis
+) -> None:
+    free, pro = str(service.tenants["free"]), str(service.tenants["pro"])
+    assert service.get("/agents").status_code == 200  # type: ignore[attr-defined]
+    service.client.get("/agents", headers={"x-tenant-id": str(uuid.uuid4()), "x-user-id": pro})
+    service.client.get("/agents", headers={"x-tenant-id": pro})
+    service.get("/agents", user=str(service.owners["free"]))
+    until = datetime(2100, 1, 1, tzinfo=UTC)
+    QuotaStateStore(redis_client).replace(
+        free, {"api_calls_per_month": QuotaBlock("over the limit", until)}, datetime.now(UTC)
+    )
+    assert service.get("/agents", plan="free").status_code == 402  # type: ignore[attr-defined]
+    text = service.client.get("/metrics").text
+    decisions = _samples(text, "tenancy_requests_total")
+    assert decisions == {
+        (("decision", "admitted"), ("reason", "admitted")): 1.0,
+        (("decision", "refused"), ("reason", "tenant_not_found")): 1.0,
+        (("decision", "refused"), ("reason", "unauthenticated")): 1.0,
+        (("decision", "refused"), ("reason", "not_a_member")): 1.0,
+        (("decision", "refused"), ("reason", "quota_blocked")): 1.0,
+    }
+    assert _samples(text, "tenant_requests_refused_total") == {
+        (("reason", "quota_blocked"), ("tenant", free)): 1.0
+    }, "only the quota, block and rate-limit refusals of a known tenant carry its id"
+
+
+def test_an_unexpected_reason_is_counted_as_unknown() -> None:
+    metrics = TenancyMetrics()
+    tenant = uuid.uuid4()
+    metrics.refused("a reason from a newer release", tenant)
+    assert metrics.requests.labels("refused", "unknown")._value.get() == 1.0
+    assert not _samples(
+        generate_latest(metrics.registry).decode(), "tenant_requests_refused_total"
+    ), "a reason outside the closed set never gets a tenant label"
