@@ -9,7 +9,7 @@ from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
 from pipelines.retention import checks
 from pipelines.retention.resources import RetentionTargets
 from tenancy.audit_anchor_config import anchoring
-from tenancy.purge import PurgeTargets, kms_from_env, purge_due
+from tenancy.purge import PurgeTargets, data_plane_admin_from_env, kms_from_env, purge_due
 from tenancy.retention import Sweeper
 
 
@@ -33,6 +33,7 @@ def tenant_purges(
                 redis=client,
                 warehouse=Path(warehouse_db.path()),
                 kms=kms_from_env(),
+                data_plane_admin_url=data_plane_admin_from_env(),
             )
             outcomes = purge_due(db, targets, now)
     finally:
