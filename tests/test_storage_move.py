@@ -197,14 +197,23 @@ def test_upgrade_to_a_dedicated_bucket_survives_a_crash_at_every_boundary(
         run_move(db, move_id, targets)
     make_bucket(s3, target, versioned=True)  # what the tenant's stack creates
 
-    writes: dict[tuple[str, str, int], tuple[str, bytes, bool]] = {
-        # (key, data, at the old location whatever the registry says)
-        ("copy", "object", 2): (f"{prefix}documents/during-copy.txt", b"during copy", False),
-        ("verify", "started", 1): (f"{prefix}documents/0.txt", b"rewritten before switch", False),
-        ("switch", "started", 1): (f"{prefix}documents/before-switch.txt", b"just before", False),
-        ("switch", "finished", 1): (f"{prefix}documents/after-switch.txt", b"after", False),
-        ("catch_up", "started", 1): (f"{prefix}documents/straggler.txt", b"late", True),
-        ("remove_old", "started", 1): (f"{prefix}documents/straggler-2.txt", b"later", True),
+    doc = f"{prefix}documents/"
+    # At a boundary: (key, bytes or None to delete, "tenant" = where the registry says, or
+    # "old" = the old location whatever the registry says, i.e. a straggling request).
+    hostile: dict[tuple[str, str, int], list[tuple[str, bytes | None, str]]] = {
+        ("copy", "object", 2): [(f"{doc}during-copy.txt", b"during copy", "tenant")],
+        ("verify", "started", 1): [(f"{doc}0.txt", b"rewritten before switch", "tenant")],
+        ("verify", "finished", 1): [(f"{doc}3.txt", None, "tenant")],
+        ("switch", "started", 1): [(f"{doc}before-switch.txt", b"just before", "tenant")],
+        ("switch", "finished", 1): [
+            (f"{doc}after-switch.txt", b"after", "tenant"),
+            (f"{doc}2.txt", b"rewritten after switch", "tenant"),
+        ],
+        ("catch_up", "started", 1): [
+            (f"{doc}straggler.txt", b"late", "old"),
+            (f"{doc}2.txt", b"stale straggler", "old"),  # older than the tenant's rewrite
+        ],
+        ("remove_old", "started", 1): [(f"{doc}straggler-2.txt", b"later", "old")],
     }
     done: set[tuple[str, str, int]] = set()
     checks = 0
@@ -214,25 +223,34 @@ def test_upgrade_to_a_dedicated_bucket_survives_a_crash_at_every_boundary(
         for key, data in expected.items():
             assert read_as_tenant(db, world, mover, key) == data, f"{key} unreadable at {label}"
         checks += 1
-        if label in writes and label not in done:
+        if label in hostile and label not in done:
             done.add(label)
-            key, data, to_old = writes[label]
-            if to_old:
-                s3.put_object(Bucket=shared, Key=key, Body=data)
-            else:
-                write_as_tenant(db, world, mover, key, data)
-            expected[key] = data
+            for key, data, where in hostile[label]:
+                if data is None:
+                    bucket = readable_locations(db, mover)[0].bucket_name(shared)
+                    s3.delete_object(Bucket=bucket, Key=key)
+                    expected.pop(key)
+                elif where == "old":
+                    s3.put_object(Bucket=shared, Key=key, Body=data)
+                    expected.setdefault(key, data)
+                else:
+                    write_as_tenant(db, world, mover, key, data)
+                    expected[key] = data
 
     runs = crash_everywhere(db, move_id, targets, at_boundary)
-    assert done == set(writes), "every hostile write happened"
+    assert done == set(hostile), "every hostile write happened"
     assert runs > 2 * len(STEPS) and checks > runs
 
     assert current(s3, target, prefix) == expected, "everything, at the new location"
+    assert expected[f"{doc}2.txt"] == b"rewritten after switch", "the newer write won"
+    assert f"{doc}3.txt" not in expected and f"{doc}straggler-2.txt" in expected
     per_key: dict[str, int] = {}
     for key, _ in versions(s3, target):
         per_key[key] = per_key.get(key, 0) + 1
-    rewritten = f"{prefix}documents/0.txt"
-    assert per_key == {k: 2 if k == rewritten else 1 for k in expected}, "copied once each"
+    twice = {f"{doc}0.txt", f"{doc}2.txt", f"{doc}3.txt"}  # rewritten, or deleted (a marker)
+    assert per_key == {k: 2 if k in twice else 1 for k in [*expected, f"{doc}3.txt"]}, (
+        "no object copied twice"
+    )
     assert versions(s3, shared, prefix) == {}, "no version or marker left at the old location"
     assert others_snapshot(world, mover) == before, "other tenants untouched, byte for byte"
     assert readable_locations(db, mover)[0].bucket == target
@@ -246,8 +264,8 @@ def test_upgrade_to_a_dedicated_bucket_survives_a_crash_at_every_boundary(
                 "SELECT key FROM registry.storage_move_objects WHERE move_id = %s", (move_id,)
             ).fetchall()
         }
-    written_at_target = {f"{prefix}documents/after-switch.txt"}
-    assert ledger == set(expected) - written_at_target, "stragglers too are on the ledger"
+    written_at_target = {f"{doc}after-switch.txt"}
+    assert ledger == set(expected) - written_at_target | {f"{doc}3.txt"}, "stragglers too"
 
 
 def test_downgrade_to_the_shared_bucket_survives_sigkill(
