@@ -90,6 +90,13 @@ class MoveWork:
                 ),
             )
 
+    def held(self) -> bool:
+        with self.db.platform() as conn:
+            row = conn.execute(
+                "SELECT legal_hold FROM registry.tenants WHERE id = %s", (self.tenant_id,)
+            ).fetchone()
+        return bool(row and row["legal_hold"])
+
     def forget(self, keys: list[str]) -> None:
         with self.db.platform() as conn:
             conn.execute(
@@ -164,12 +171,15 @@ def verify_step(work: MoveWork) -> dict[str, Any]:
     known = work.copied()
     listed = {o.key: o for o in s3_prefix.list_objects(work.client, work.target, work.prefix)}
     wrong: list[str] = []
-    checked = total = 0
-    for key, ((_, size, _), sha256) in sorted(known.items()):
+    checked = total = same_etag = 0
+    for key, ((etag, size, _), sha256) in sorted(known.items()):
         there = listed.get(key)
         if there is None or there.size != size:
             wrong.append(key)
             continue
+        # Equal ETags (plain single-part objects) agree already; under SSE-KMS an ETag is not
+        # a digest of the bytes, so the SHA-256 of the bytes read back decides either way.
+        same_etag += there.etag == etag
         if s3_prefix.sha256_of(work.client, work.target, key) != sha256:
             wrong.append(key)
             continue
@@ -193,6 +203,7 @@ def verify_step(work: MoveWork) -> dict[str, Any]:
         "objects": checked,
         "bytes": total,
         "sha256_verified": checked,
+        "etag_equal": same_etag,
         "written_at_source_since_copy": len(pending),
     }
 
@@ -206,7 +217,11 @@ def catch_up_step(work: MoveWork) -> dict[str, Any]:
     for obj in s3_prefix.list_objects(work.client, work.source, work.prefix):
         present.add(obj.key)
         _count(counts, work.bring_over(obj, known))
-    mirrored = []
+    mirrored: list[str] = []
+    if work.held():
+        # Under legal hold even the tenant's own deletions are not carried over: the copy stays.
+        kept = len(set(known) - present)
+        return {"outcomes": counts, "deleted_at_source_kept_for_hold": kept}
     for key in sorted(set(known) - present):
         meta = s3_prefix.head(work.client, work.target, key)
         if meta is None:

@@ -342,9 +342,18 @@ def test_a_legal_hold_blocks_only_the_removal(
         apply_transition(db, mover.id, Transition.CHANGE_PLAN, plan="free")
     apply_transition(db, mover.id, Transition.HOLD, reason="litigation 42")
 
-    move = run_move(db, move_id, MoveTargets(s3, shared))
+    deleted = f"{prefix}documents/1.txt"
+
+    def tenant_deletes_after_verify(step: str, phase: str) -> None:
+        if (step, phase) == ("verify", "finished"):
+            s3.delete_object(Bucket=shared, Key=deleted)
+
+    move = run_move(db, move_id, MoveTargets(s3, shared), checkpoint=tenant_deletes_after_verify)
     assert move.state == "blocked_by_hold"
     assert "remove_old" not in move.steps and move.steps["switch"]["finished_at"] is not None
+    assert move.steps["catch_up"]["detail"]["deleted_at_source_kept_for_hold"] == 1
+    target = current(s3, dedicated_bucket_name(mover.slug), prefix)
+    assert target[deleted] == expected.pop(deleted), "under hold, a deletion is not carried over"
     assert current(s3, shared, prefix) == expected, "the old location is untouched"
     actions = [
         r[0]
@@ -357,7 +366,7 @@ def test_a_legal_hold_blocks_only_the_removal(
     apply_transition(db, mover.id, Transition.RELEASE)
     move = run_move(db, move_id, MoveTargets(s3, shared))
     assert move.state == "done" and versions(s3, shared, prefix) == {}
-    assert current(s3, dedicated_bucket_name(mover.slug), prefix) == expected
+    assert current(s3, dedicated_bucket_name(mover.slug), prefix) == target
 
 
 def test_cli_change_plan_waits_for_the_bucket_then_resumes(
