@@ -227,7 +227,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """Hard delete a soft-deleted tenant: rows, then its KMS key disabled and scheduled for
-        deletion, objects, Redis keys and warehouse rows. Under legal hold, record the block
+        deletion, objects (every version), its dedicated bucket, its Postgres schema and role,
+        Redis keys and warehouse rows. Under legal hold, record the block
         instead. Run again on a purged tenant to finish steps an interruption left."""
         with open_database() as db:
             tenant = get_tenant(db, key)
