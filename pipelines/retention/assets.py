@@ -23,8 +23,8 @@ def tenant_purges(
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """Deleted tenants whose 30 days were over by the end of the day, purged: rows, KMS key
     disabled and scheduled for deletion, objects, dedicated bucket, Postgres schema, Redis
-    keys, warehouse rows. A tenant on legal
-    hold gets an audited `blocked_by_hold` instead; unfinished purges are resumed."""
+    keys, warehouse rows. A tenant on legal hold gets an audited `blocked_by_hold` instead;
+    unfinished purges are resumed."""
     now = context.partition_time_window.end
     client = redis.client()
     try:

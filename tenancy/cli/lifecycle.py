@@ -228,8 +228,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Hard delete a soft-deleted tenant: rows, then its KMS key disabled and scheduled for
         deletion, objects (every version), its dedicated bucket, its Postgres schema and role,
-        Redis keys and warehouse rows. Under legal hold, record the block
-        instead. Run again on a purged tenant to finish steps an interruption left."""
+        Redis keys and warehouse rows. Under legal hold, record the block instead. Run again on
+        a purged tenant to finish steps an interruption left."""
         with open_database() as db:
             tenant = get_tenant(db, key)
         data: dict[str, Any] = {}
