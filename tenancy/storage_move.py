@@ -259,6 +259,21 @@ def run_move(
     Safe to run again at any time, including after a crash at any point of any step.
     """
     mark = checkpoint or (lambda step, phase: None)
+    # One run per move at a time: the lock lives as long as this connection's transaction,
+    # so a run that dies (even by SIGKILL) releases it.
+    with db.platform() as guard:
+        locked = guard.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0)) AS ok",
+            (f"storage-move:{move_id}",),
+        ).fetchone()
+        if not (locked and locked["ok"]):
+            raise StorageMoveError(move_id, "another run of this move is in progress")
+        return _run_locked(db, move_id, targets, actor, mark)
+
+
+def _run_locked(
+    db: Database, move_id: uuid.UUID, targets: MoveTargets, actor: str, mark: Checkpoint
+) -> StorageMove:
     with db.platform() as conn:
         move = _load(conn, move_id)
         if move.state == "done":

@@ -343,13 +343,18 @@ def test_a_legal_hold_blocks_only_the_removal(
     apply_transition(db, mover.id, Transition.HOLD, reason="litigation 42")
 
     deleted = f"{prefix}documents/1.txt"
+    second_runs: list[str] = []
 
     def tenant_deletes_after_verify(step: str, phase: str) -> None:
+        if (step, phase) == ("copy", "started"):
+            with pytest.raises(StorageMoveError, match="another run of this move") as refused:
+                run_move(db, move_id, MoveTargets(s3, shared))
+            second_runs.append(str(refused.value))
         if (step, phase) == ("verify", "finished"):
             s3.delete_object(Bucket=shared, Key=deleted)
 
     move = run_move(db, move_id, MoveTargets(s3, shared), checkpoint=tenant_deletes_after_verify)
-    assert move.state == "blocked_by_hold"
+    assert move.state == "blocked_by_hold" and len(second_runs) == 1, "one run at a time"
     assert "remove_old" not in move.steps and move.steps["switch"]["finished_at"] is not None
     assert move.steps["catch_up"]["detail"]["deleted_at_source_kept_for_hold"] == 1
     target = current(s3, dedicated_bucket_name(mover.slug), prefix)
