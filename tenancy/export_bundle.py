@@ -19,7 +19,7 @@ from typing import Any
 from tenancy import audit
 from tenancy.db.session import Database
 from tenancy.errors import ConfigurationError
-from tenancy.export_manifest import MANIFEST, digest, manifest_bytes
+from tenancy.export_manifest import MANIFEST, digest, manifest_from_digests
 from tenancy.lifecycle import LifecycleError
 from tenancy.notifications import EXPORT_READY, enqueue
 from tenancy.object_store import ObjectStore, tenant_prefix
@@ -125,13 +125,24 @@ def export_tenant(
         audit.record(
             conn, tenant.id, actor, "tenant.export.started", bundle, {"export_id": export_id}
         )
-    files = _registry_files(db, tenant.id)
+    written: dict[str, tuple[str, int]] = {}
+
+    def write(path: str, data: bytes) -> None:
+        store.put(bundle + path, data)
+        written[path] = (digest(data), len(data))
+
+    for path, data in _registry_files(db, tenant.id).items():
+        write(path, data)
     usage, usage_source = _usage_files(warehouse, tenant.id)
-    files.update(usage)
+    for path, data in usage.items():
+        write(path, data)
+    del usage
+    # One object at a time, written and hashed before the next is read: the bundle is never
+    # held in memory, however many objects the tenant has.
     for object_key in store.keys(prefix):
         relative = object_key.removeprefix(prefix)
         if not relative.startswith("exports/"):
-            files[f"objects/{relative}"] = store.get(object_key)
+            write(f"objects/{relative}", store.get(object_key))
     header = {
         "tenant_id": str(tenant.id),
         "slug": tenant.slug,
@@ -139,9 +150,7 @@ def export_tenant(
         "created_at": at.isoformat(),
         "sources": {"registry": "request path role, row-level security", "usage": usage_source},
     }
-    manifest = manifest_bytes(header, files)
-    for path, data in files.items():
-        store.put(bundle + path, data)
+    manifest = manifest_from_digests(header, written)
     store.put(bundle + MANIFEST, manifest)  # last: a bundle without it is incomplete
     result = ExportResult(
         tenant.id,
@@ -149,8 +158,8 @@ def export_tenant(
         store.describe(bundle),
         bundle,
         digest(manifest),
-        len(files),
-        sum(len(d) for d in files.values()),
+        len(written),
+        sum(size for _, size in written.values()),
     )
     with db.platform() as conn:
         details = {k: v for k, v in result.to_json().items() if k != "tenant_id"}

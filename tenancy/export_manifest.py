@@ -25,9 +25,16 @@ def digest(data: bytes) -> str:
 
 def manifest_bytes(header: dict[str, Any], files: dict[str, bytes]) -> bytes:
     """The manifest for `files` (path relative to the bundle -> contents), canonical JSON."""
+    return manifest_from_digests(
+        header, {path: (digest(data), len(data)) for path, data in files.items()}
+    )
+
+
+def manifest_from_digests(header: dict[str, Any], files: dict[str, tuple[str, int]]) -> bytes:
+    """The manifest for files already written: path -> (SHA-256, size in bytes)."""
     entries = [
-        {"path": path, "sha256": digest(data), "bytes": len(data)}
-        for path, data in sorted(files.items())
+        {"path": path, "sha256": sha256, "bytes": size}
+        for path, (sha256, size) in sorted(files.items())
     ]
     body = {"format": FORMAT, **header, "files": entries}
     return json.dumps(body, sort_keys=True, indent=1).encode() + b"\n"

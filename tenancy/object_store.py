@@ -87,6 +87,10 @@ class S3ObjectStore:
         self._client = client
         self.bucket = bucket
 
+    @property
+    def client(self) -> Any:
+        return self._client
+
     def keys(self, prefix: str) -> Iterator[str]:
         for key, _ in self.entries(prefix):
             yield key

@@ -2,8 +2,9 @@
 
 Order matters: the tenant's KMS key is disabled first, so from that moment nothing encrypted
 under it (objects, backups, copies elsewhere) can be read; its deletion is then scheduled
-with KMS's shortest waiting period (7 days). Storage objects, Redis keys and warehouse rows
-follow. Every step is idempotent and recorded in `registry.deletion_steps`, so a purge that
+with KMS's shortest waiting period (7 days). Storage objects (every version under the tenant's
+prefix in the shared bucket), the tenant's dedicated bucket (every version and delete marker,
+then the bucket), its Postgres schema and role, Redis keys and warehouse rows follow. Every step is idempotent and recorded in `registry.deletion_steps`, so a purge that
 stopped half-way resumes with the steps not finished yet.
 """
 
@@ -18,16 +19,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import redis
+from psycopg import sql
 
+from tenancy import s3_prefix
 from tenancy.db.session import Database
 from tenancy.errors import ConfigurationError
 from tenancy.lifecycle import LifecycleError
-from tenancy.object_store import ObjectStore, tenant_prefix
+from tenancy.object_store import ObjectStore, S3ObjectStore, tenant_prefix
 from tenancy.redis_keys import tenant_prefix as redis_tenant_prefix
+from tenancy.settings import Settings
+from tenancy.storage_location import dedicated_bucket_name
 from tenancy.tenant import Tenant, TenantStatus
 
-STEPS = ("kms_disable", "kms_schedule_deletion", "storage", "redis", "warehouse")
+STEPS = (
+    "kms_disable",
+    "kms_schedule_deletion",
+    "storage",
+    "bucket",
+    "schema",
+    "redis",
+    "warehouse",
+)
 #: KMS accepts 7 to 30 days; the shortest, since the key is disabled already.
 KEY_DELETION_WINDOW_DAYS = 7
 #: Enforcement state about the tenant, under `platform:` (its status key stays: `purged`).
@@ -60,6 +74,9 @@ class PurgeTargets:
     warehouse: Path
     kms: Any | None = None
     alias: Callable[[Tenant], str] = key_alias
+    #: The role the stacks' Postgres provider uses (it created the tenant's schema and role,
+    #: so it can drop them); None only in the local profile, where no stack made a schema.
+    data_plane_admin_url: str | None = None
 
 
 def _scan(client: redis.Redis, pattern: str) -> Iterator[list[bytes]]:
@@ -85,14 +102,43 @@ def _redis(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
 
 
 def _storage(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
-    prefix, removed, batch = tenant_prefix(tenant.id), 0, []
-    for key in targets.store.keys(prefix):
-        batch.append(key)
-        if len(batch) >= BATCH:
-            targets.store.delete(batch)
-            removed, batch = removed + len(batch), []
-    targets.store.delete(batch)
-    return {"objects": removed + len(batch), "prefix": targets.store.describe(prefix)}
+    prefix = tenant_prefix(tenant.id)
+    if isinstance(targets.store, S3ObjectStore):
+        removed = s3_prefix.remove_versions(targets.store.client, targets.store.bucket, prefix)
+        return {**removed, "prefix": targets.store.describe(prefix)}
+    keys = list(targets.store.keys(prefix))
+    for start in range(0, len(keys), BATCH):
+        targets.store.delete(keys[start : start + BATCH])
+    return {"objects": len(keys), "prefix": targets.store.describe(prefix)}
+
+
+def _bucket(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
+    """The tenant's own bucket, if it ever had one: every version, then the bucket."""
+    if not isinstance(targets.store, S3ObjectStore):
+        return {"skipped": "local object store: no buckets"}
+    return s3_prefix.remove_bucket(targets.store.client, dedicated_bucket_name(tenant.slug))
+
+
+def _schema(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
+    """Drop the tenant's schema (CASCADE) and its role, each only if present."""
+    if targets.data_plane_admin_url is None:
+        return {"skipped": "no data plane admin configured (local profile: no tenant schemas)"}
+    name = tenant_schema(tenant.id)
+    with psycopg.connect(targets.data_plane_admin_url, connect_timeout=10) as conn:
+        schema = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone()
+        if schema is not None:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+        role = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+        if role is not None:
+            # Grants to the role elsewhere in this database would keep DROP ROLE from working.
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+    return {"schema": name, "schema_dropped": schema is not None, "role_dropped": role is not None}
+
+
+def tenant_schema(tenant_id: uuid.UUID) -> str:
+    """`tenant_<hex>`, the schema (and role) the tenant's stack creates."""
+    return f"tenant_{tenant_id.hex}"
 
 
 def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
@@ -134,7 +180,14 @@ def _kms(targets: PurgeTargets, tenant: Tenant, step: str) -> dict[str, Any]:
 def _run(targets: PurgeTargets, tenant: Tenant, step: str) -> dict[str, Any]:
     if step.startswith("kms_"):
         return _kms(targets, tenant, step)
-    return {"storage": _storage, "redis": _redis, "warehouse": _warehouse}[step](targets, tenant)
+    runners = {
+        "storage": _storage,
+        "bucket": _bucket,
+        "schema": _schema,
+        "redis": _redis,
+        "warehouse": _warehouse,
+    }
+    return runners[step](targets, tenant)
 
 
 def finish_purge(
@@ -188,6 +241,20 @@ def kms_from_env(environ: Mapping[str, str] | None = None) -> Any | None:
     import boto3
 
     return boto3.client("kms")
+
+
+def data_plane_admin_from_env(settings: Settings | None = None) -> str | None:
+    """`TENANCY_DATA_PLANE_ADMIN_URL`, the Postgres role of the stacks' provider; unset is
+    allowed only in the local profile (no stack made a tenant schema there)."""
+    settings = settings or Settings.from_env()
+    url = (settings.extra or {}).get("TENANCY_DATA_PLANE_ADMIN_URL")
+    if url is None:
+        settings.require_local(
+            "TENANCY_DATA_PLANE_ADMIN_URL",
+            "the Postgres URL of the role that creates tenant schemas (the stacks' provider), "
+            "to drop a purged tenant's schema and role",
+        )
+    return url
 
 
 @dataclass(frozen=True)

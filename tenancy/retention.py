@@ -21,6 +21,7 @@ from tenancy.db.session import Database
 from tenancy.object_store import ObjectStore, tenant_prefix
 from tenancy.registry import list_tenants
 from tenancy.retention_policy import RetentionPolicy, Target
+from tenancy.storage_location import tenant_store
 from tenancy.tenant import Tenant, TenantStatus
 
 Outcome = Literal["due", "blocked_by_hold", "indefinite", "in_grace"]
@@ -118,7 +119,7 @@ class Sweeper:
             total += len(rows)
             if not dry:
                 # A key outside the tenant's prefix was set by the tenant; never follow it.
-                self.store.delete(
+                tenant_store(self.db, tenant, self.store).delete(
                     [str(r["object_key"]) for r in rows if str(r["object_key"]).startswith(own)]
                 )
             if dry or len(rows) < self.batch:
@@ -127,15 +128,16 @@ class Sweeper:
     def _storage(
         self, tenant: Tenant, target: Target, cutoff: datetime, dry: bool
     ) -> tuple[int, datetime | None]:
+        store = tenant_store(self.db, tenant, self.store)  # its own bucket, if it has one
         expired = [
             (key, at)
-            for key, at in self.store.entries(f"{tenant_prefix(tenant.id)}{target.prefix}")
+            for key, at in store.entries(f"{tenant_prefix(tenant.id)}{target.prefix}")
             if at < cutoff
         ]
         if not dry:
             keys = [k for k, _ in expired]
             for start in range(0, len(keys), self.batch):
-                self.store.delete(keys[start : start + self.batch])
+                store.delete(keys[start : start + self.batch])
         return len(expired), max((at for _, at in expired), default=None)
 
     def _warehouse(

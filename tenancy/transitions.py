@@ -22,6 +22,7 @@ from tenancy.errors import NotFoundError
 from tenancy.lifecycle import Outcome, Transition, TransitionPlan, plan_transition
 from tenancy.notifications import notify_owners
 from tenancy.plans import PlanCatalog, default_catalog
+from tenancy.storage_move import start_move
 from tenancy.tenant import TENANT_COLUMNS, Tenant, TenantStatus
 from tenancy.validation import parse_tenant_id, validate_slug
 
@@ -191,6 +192,10 @@ def apply_transition(
             effects["agents_restarted"] = _agents(conn, tenant.id, stop=False)
         if transition is Transition.CHANGE_PLAN:
             planned.details["storage_move"] = _storage_move(tenant.plan, plan, catalog)
+            to_model = (catalog or default_catalog()).get(plan or tenant.plan).storage.model
+            move_id = start_move(conn, tenant, to_model, actor, at, catalog)
+            if move_id is not None:
+                effects["storage_move_id"] = str(move_id)
         # Owners are read before a purge removes them; the messages carry their addresses.
         notified = notify_owners(conn, tenant, transition, planned.details, at)
         if notified:
@@ -222,4 +227,15 @@ def deletion_record(db: Database, tenant_id: uuid.UUID) -> dict[str, Any] | None
             "audit_head_hash FROM registry.tenant_deletions WHERE tenant_id = %s",
             (tenant_id,),
         ).fetchone()
-    return dict(row) if row is not None else None
+        if row is None:
+            return None
+        steps = conn.execute(
+            "SELECT step, started_at, finished_at, detail FROM registry.deletion_steps "
+            "WHERE tenant_id = %s ORDER BY started_at, step",
+            (tenant_id,),
+        ).fetchall()
+    # The purge's steps outside the database (key, objects, bucket, schema, Redis, warehouse).
+    return {
+        **row,
+        "steps": {str(s["step"]): {k: v for k, v in s.items() if k != "step"} for s in steps},
+    }

@@ -197,3 +197,39 @@ def test_soft_delete_exports_and_purge_records_the_digest(
     )
     with pytest.raises(LifecycleError, match="cannot export tenant 'acme': it is purged"):
         export_tenant(db, store, "acme", warehouse=tmp_path / "usage.duckdb")
+
+
+class HoldCountingStore(LocalObjectStore):
+    """Counts the object bytes read but not yet written back into a bundle: what the export
+    holds in memory at once."""
+
+    def __init__(self, root: Path, prefix: str) -> None:
+        super().__init__(root)
+        self.prefix = prefix
+        self.held: dict[str, int] = {}
+        self.peak = 0
+
+    def get(self, key: str) -> bytes:
+        data = super().get(key)
+        self.held[key.removeprefix(self.prefix)] = len(data)
+        self.peak = max(self.peak, sum(self.held.values()))
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        super().put(key, data)
+        if "/objects/" in key:
+            self.held.pop(key.split("/objects/", 1)[1], None)
+
+
+def test_a_large_bundle_is_written_one_object_at_a_time(db: Database, tmp_path: Path) -> None:
+    acme = make_tenant(db, "acme").tenant
+    prefix = tenant_prefix(acme.id)
+    store = HoldCountingStore(tmp_path / "objects", prefix)
+    size, count = 64 * 1024, 40
+    for i in range(count):
+        store.put(f"{prefix}uploads/{i:03}.bin", bytes([i]) * size)
+    result = export_tenant(db, store, acme.id, warehouse=tmp_path / "absent.duckdb")
+    assert result.bytes > 2 * 1024 * 1024, "a bundle larger than the 2 MiB threshold"
+    assert store.peak == size, "never more than one object held at once"
+    report = verify_bundle(store, result.bundle_prefix, result.manifest_sha256)
+    assert report.ok and report.files == result.files >= count

@@ -22,6 +22,7 @@ from tenancy.devstack.redis import RedisServer
 from tenancy.lifecycle import RESTORE_WINDOW, IllegalTransitionError, Outcome, Transition
 from tenancy.lifecycle_runtime import apply_runtime_state
 from tenancy.registry import add_member, get_tenant
+from tenancy.storage_move import StorageMoveError
 from tenancy.tenant import MemberRole, TenantStatus
 from tenancy.tenant_status import TenantStatusStore, status_key
 from tenancy.transitions import apply_transition, deletion_record
@@ -132,18 +133,19 @@ def test_change_plan_is_audited_and_names_a_storage_move(
     db: Database, superuser: psycopg.Connection
 ) -> None:
     make_tenant(db, "acme", plan="pro")
+    make_tenant(db, "globex", plan="enterprise")
     up = apply_transition(db, "acme", Transition.CHANGE_PLAN, plan="enterprise")
     assert up.tenant.plan == "enterprise" and up.tenant.status is TenantStatus.ACTIVE
     assert up.plan.details["storage_move"] == "shared_prefix->dedicated_bucket"
-    down = apply_transition(db, "acme", Transition.CHANGE_PLAN, plan="pro")
+    assert "storage_move_id" in up.effects
+    with pytest.raises(StorageMoveError, match="storage move to dedicated_bucket still open"):
+        apply_transition(db, "acme", Transition.CHANGE_PLAN, plan="pro")
+    down = apply_transition(db, "globex", Transition.CHANGE_PLAN, plan="pro")
     assert down.plan.details["storage_move"] == "dedicated_bucket->shared_prefix"
-    assert (
-        apply_transition(db, "acme", Transition.CHANGE_PLAN, plan="free").plan.details[
-            "storage_move"
-        ]
-        is None
-    )
-    assert audit_actions(superuser, up.tenant.id)[-3:] == ["tenant.change-plan"] * 3
+    free = apply_transition(db, "globex", Transition.CHANGE_PLAN, plan="free")
+    assert free.plan.details["storage_move"] is None and "storage_move_id" not in free.effects
+    assert audit_actions(superuser, up.tenant.id)[-1:] == ["tenant.change-plan"]
+    assert audit_actions(superuser, down.tenant.id)[-2:] == ["tenant.change-plan"] * 2
 
 
 def test_dry_run_changes_nothing(db: Database, superuser: psycopg.Connection) -> None:

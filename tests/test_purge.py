@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,14 +17,17 @@ import redis
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from tenancy.db.bootstrap import role_url
 from tenancy.db.session import Database
+from tenancy.devstack.postgres import PostgresServer
 from tenancy.envelope import DecryptionError, TenantCipher
 from tenancy.key_providers import AwsKmsKeyProvider
 from tenancy.lifecycle import RESTORE_WINDOW, Transition
 from tenancy.lifecycle_runtime import apply_runtime_state
 from tenancy.object_store import S3ObjectStore, tenant_prefix
-from tenancy.purge import PurgeTargets, finish_purge, purge_steps
+from tenancy.purge import STEPS, PurgeTargets, finish_purge, purge_steps, tenant_schema
 from tenancy.redis_keys import enforcement_key, tenant_key
+from tenancy.storage_location import dedicated_bucket_name
 from tenancy.tenant_status import TenantStatusStore
 from tenancy.transitions import apply_transition, deletion_record
 from tests.db.factories import make_agent, make_document, make_tenant
@@ -71,14 +75,53 @@ def redis_dump(client: redis.Redis, tenant_id: uuid.UUID) -> dict[bytes, bytes |
     return {k: client.dump(k) for k in sorted(keys)}
 
 
+def bucket_versions(s3: Any, bucket: str) -> dict[tuple[str, str], str]:
+    """Every version (SHA-256 of its bytes) and delete marker in the bucket."""
+    seen: dict[tuple[str, str], str] = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for v in page.get("Versions", []):
+            body = s3.get_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"]
+            seen[(v["Key"], v["VersionId"])] = hashlib.sha256(body.read()).hexdigest()
+        for m in page.get("DeleteMarkers", []):
+            seen[(m["Key"], m["VersionId"])] = "marker"
+    return seen
+
+
+def schema_dump(superuser: psycopg.Connection, tenant_id: uuid.UUID) -> Any:
+    name = tenant_schema(tenant_id)
+    role = superuser.execute("SELECT rolname FROM pg_roles WHERE rolname = %s", (name,)).fetchall()
+    if not superuser.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone():
+        return role, None
+    return role, superuser.execute(f'SELECT * FROM "{name}".notes ORDER BY 1').fetchall()
+
+
+def make_tenant_schema(superuser: psycopg.Connection, tenant_id: uuid.UUID, slug: str) -> None:
+    """What the tenant's stack creates: a NOLOGIN role, its schema, a table the tenant made."""
+    name = tenant_schema(tenant_id)
+    superuser.execute(f'CREATE ROLE "{name}" NOLOGIN NOINHERIT')
+    superuser.execute(f'CREATE SCHEMA "{name}"')
+    superuser.execute(f'GRANT USAGE, CREATE ON SCHEMA "{name}" TO "{name}"')
+    superuser.execute(f'SET ROLE "{name}"')
+    superuser.execute(f'CREATE TABLE "{name}".notes (id int PRIMARY KEY, body text)')
+    superuser.execute(f"INSERT INTO \"{name}\".notes VALUES (1, 'note of {slug}')")
+    superuser.execute("RESET ROLE")
+
+
 @pytest.fixture
 def world(
-    db: Database, redis_client: redis.Redis, moto_endpoint: str, tmp_path: Path
-) -> dict[str, Any]:
-    """Three tenants with rows, objects, Redis keys, warehouse rows and encrypted blobs."""
+    db: Database,
+    redis_client: redis.Redis,
+    moto_endpoint: str,
+    tmp_path: Path,
+    superuser: psycopg.Connection,
+    postgres: PostgresServer,
+) -> Iterator[dict[str, Any]]:
+    """Three tenants with rows, objects, Redis keys, warehouse rows and encrypted blobs; two
+    of them (acme, globex) also with a dedicated, versioned bucket, and all with a schema."""
     s3, kms = aws("s3", moto_endpoint), aws("kms", moto_endpoint)
     bucket = f"shared-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     store = S3ObjectStore(s3, bucket)
     warehouse = tmp_path / "usage.duckdb"
     with duckdb.connect(str(warehouse)) as conn:
@@ -91,10 +134,24 @@ def world(
         conn.execute(
             "CREATE TABLE monthly_tenant_usage (month DATE, tenant_id UUID, metric VARCHAR, value BIGINT)"
         )
-    tenants, aliases = {}, {}
+    tenants, aliases, buckets = {}, {}, {}
+    run = uuid.uuid4().hex[:6]
     for slug in SLUGS:
-        tenant = make_tenant(db, slug).tenant
+        tenant = make_tenant(db, f"{slug}-{run}").tenant
         tenants[slug] = tenant
+        make_tenant_schema(superuser, tenant.id, slug)
+        if slug != "initech":
+            own = buckets[slug] = dedicated_bucket_name(tenant.slug)
+            s3.create_bucket(
+                Bucket=own, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+            )
+            s3.put_bucket_versioning(Bucket=own, VersioningConfiguration={"Status": "Enabled"})
+            key = f"{tenant_prefix(tenant.id)}documents/own.txt"
+            s3.put_object(Bucket=own, Key=key, Body=f"{slug} v1".encode())
+            s3.put_object(Bucket=own, Key=key, Body=f"{slug} v2".encode())
+            gone = f"{tenant_prefix(tenant.id)}documents/gone.txt"
+            s3.put_object(Bucket=own, Key=gone, Body=b"soon gone")
+            s3.delete_object(Bucket=own, Key=gone)
         key_id = kms.create_key(Description=f"tenant {slug}")["KeyMetadata"]["KeyId"]
         aliases[tenant.id] = f"alias/tenant-{slug}-{uuid.uuid4().hex[:6]}"
         kms.create_alias(AliasName=aliases[tenant.id], TargetKeyId=key_id)
@@ -102,6 +159,7 @@ def world(
         make_document(db, tenant.id)
         for i in range(3):
             store.put(f"{tenant_prefix(tenant.id)}documents/{i}.txt", f"{slug} {i}".encode())
+        store.put(f"{tenant_prefix(tenant.id)}documents/0.txt", f"{slug} 0 again".encode())
         redis_client.set(tenant_key(tenant.id, "cache", "a"), slug)
         redis_client.hset(tenant_key(tenant.id, "session", "x"), "k", "v")
         redis_client.set(enforcement_key("quota", tenant.id, "state"), "{}")
@@ -120,17 +178,19 @@ def world(
                 [str(tenant.id)],
             )
     cipher = TenantCipher(AwsKmsKeyProvider(kms, lambda t: aliases[t]))
-    blobs = {
-        slug: cipher.encrypt(t.id, f"secret of {slug}".encode()) for slug, t in tenants.items()
-    }
+    blobs = {t.slug: cipher.encrypt(t.id, f"secret of {t.slug}".encode()) for t in tenants.values()}
+    dbname = str(psycopg.conninfo.conninfo_to_dict(superuser.info.dsn)["dbname"])
     targets = PurgeTargets(
         store=store,
         redis=redis_client,
         warehouse=warehouse,
         kms=kms,
         alias=lambda t: aliases[t.id],
+        data_plane_admin_url=role_url(
+            postgres.superuser_url, "postgres", postgres.password, dbname
+        ),
     )
-    return {
+    yield {
         "tenants": tenants,
         "store": store,
         "blobs": blobs,
@@ -138,7 +198,13 @@ def world(
         "aliases": aliases,
         "targets": targets,
         "warehouse": warehouse,
+        "s3": s3,
+        "buckets": buckets,
+        "shared": bucket,
     }
+    for t in tenants.values():  # roles are cluster-wide; the test's database goes with it
+        superuser.execute(f'DROP SCHEMA IF EXISTS "{tenant_schema(t.id)}" CASCADE')
+        superuser.execute(f'DROP ROLE IF EXISTS "{tenant_schema(t.id)}"')
 
 
 def test_full_purge_of_one_tenant_among_several(
@@ -148,12 +214,15 @@ def test_full_purge_of_one_tenant_among_several(
     acme = tenants["acme"]
     others = [tenants["globex"], tenants["initech"]]
 
+    s3 = world["s3"]
+
     def others_snapshot() -> Any:
         objects = {
-            k: hashlib.sha256(store.get(k)).hexdigest()
-            for t in others
-            for k in store.keys(tenant_prefix(t.id))
+            k: v
+            for k, v in bucket_versions(s3, world["shared"]).items()
+            if not k[0].startswith(tenant_prefix(acme.id))
         }
+        objects["globex bucket"] = bucket_versions(s3, world["buckets"]["globex"])  # type: ignore[assignment]
         wh = warehouse_rows(world["warehouse"])
         wh_others = {
             table: [r for r in rows if str(r[1]) != str(acme.id)] for table, rows in wh.items()
@@ -161,19 +230,29 @@ def test_full_purge_of_one_tenant_among_several(
         return (
             [registry_rows(superuser, t.id) for t in others],
             objects,
+            [schema_dump(superuser, t.id) for t in others],
             [redis_dump(redis_client, t.id) for t in others],
             wh_others,
         )
 
-    apply_transition(db, "acme", Transition.DELETE, reason="closing", now=T0)
+    apply_transition(db, acme.id, Transition.DELETE, reason="closing", now=T0)
     before = others_snapshot()
-    purged = apply_transition(db, "acme", Transition.PURGE, now=T0 + RESTORE_WINDOW)
+    purged = apply_transition(db, acme.id, Transition.PURGE, now=T0 + RESTORE_WINDOW)
     apply_runtime_state(redis_client, purged.tenant)
     steps = finish_purge(db, purged.tenant, targets, now=T0 + RESTORE_WINDOW)
+    assert before[2][0][1] == [(1, "note of globex")], "the snapshot holds the schemas' rows"
     assert others_snapshot() == before, "the other tenants are untouched, byte for byte"
 
     assert list(store.keys(tenant_prefix(acme.id))) == []
-    assert steps["storage"]["detail"]["objects"] == 3
+    assert [
+        k for k in bucket_versions(s3, world["shared"]) if k[0].startswith(tenant_prefix(acme.id))
+    ] == [], "no noncurrent version left either"
+    assert steps["storage"]["detail"]["versions"] == 4
+    own = world["buckets"]["acme"]
+    assert own not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert steps["bucket"]["detail"] == {"bucket": own, "versions": 3, "delete_markers": 1}
+    assert schema_dump(superuser, acme.id) == ([], None), "schema and role dropped"
+    assert steps["schema"]["detail"]["schema_dropped"] and steps["schema"]["detail"]["role_dropped"]
     assert list(redis_client.scan_iter(match=f"tenant:{acme.id}:*")) == []
     assert redis_client.get(enforcement_key("quota", acme.id, "state")) is None
     assert steps["redis"]["detail"]["keys"] == 4
@@ -187,8 +266,10 @@ def test_full_purge_of_one_tenant_among_several(
     assert meta["KeyState"] == "PendingDeletion"
     deletion = datetime.fromisoformat(steps["kms_schedule_deletion"]["detail"]["deletion_date"])
     assert timedelta(days=6) < deletion - datetime.now(UTC) <= timedelta(days=7)
-    # moto's Decrypt ignores the key state, so what KMS then answers for the purged tenant's
-    # blobs is asserted with botocore's Stubber below; the others still decrypt here for real.
+    # moto's Decrypt ignores the key state (moto 5.2.5, the newest release, and its main
+    # branch alike: `KmsBackend.decrypt` never reads `key_state`), so what KMS answers for the
+    # purged tenant's blobs is asserted with botocore's Stubber below; the others still
+    # decrypt here for real.
     fresh = TenantCipher(AwsKmsKeyProvider(kms, lambda t: world["aliases"][t]))
     for t in others:
         assert fresh.decrypt(t.id, world["blobs"][t.slug]) == f"secret of {t.slug}".encode()
@@ -197,13 +278,8 @@ def test_full_purge_of_one_tenant_among_several(
 
     record = deletion_record(db, acme.id)
     assert record is not None and record["removed"]["documents"] == 1
-    assert set(purge_steps(db, acme.id)) == {
-        "kms_disable",
-        "kms_schedule_deletion",
-        "storage",
-        "redis",
-        "warehouse",
-    }
+    assert set(purge_steps(db, acme.id)) == set(STEPS) == set(record["steps"])
+    assert record["steps"]["bucket"]["detail"]["bucket"] == own
     again = finish_purge(db, purged.tenant, targets)
     assert again == steps, "a finished purge does nothing more"
 
@@ -212,8 +288,9 @@ def test_an_interrupted_purge_resumes(
     db: Database, redis_client: redis.Redis, world: dict[str, Any]
 ) -> None:
     targets = world["targets"]
-    apply_transition(db, "acme", Transition.DELETE, reason="closing", now=T0)
-    purged = apply_transition(db, "acme", Transition.PURGE, force=True, now=T0)
+    acme = world["tenants"]["acme"]
+    apply_transition(db, acme.id, Transition.DELETE, reason="closing", now=T0)
+    purged = apply_transition(db, acme.id, Transition.PURGE, force=True, now=T0)
     broken = PurgeTargets(
         store=targets.store,
         redis=targets.redis,
@@ -227,7 +304,7 @@ def test_an_interrupted_purge_resumes(
     assert steps["kms_disable"]["finished_at"] is None, "started, on the ledger, not finished"
     assert "storage" not in steps, "nothing after the key ran before the key was dealt with"
     done = finish_purge(db, purged.tenant, targets)
-    assert all(s["finished_at"] is not None for s in done.values()) and len(done) == 5
+    assert all(s["finished_at"] is not None for s in done.values()) and len(done) == len(STEPS)
 
 
 @pytest.mark.parametrize("code", ["DisabledException", "KMSInvalidStateException"])

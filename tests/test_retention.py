@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import duckdb
 import psycopg
 import pytest
@@ -21,10 +22,11 @@ from tenancy.audit_anchor_store import LocalAnchorStore
 from tenancy.cli.main import app
 from tenancy.db.session import Database
 from tenancy.lifecycle import Transition
-from tenancy.object_store import LocalObjectStore, tenant_prefix
+from tenancy.object_store import LocalObjectStore, S3ObjectStore, tenant_prefix
 from tenancy.registry import add_member
 from tenancy.retention import Sweeper, decide
 from tenancy.retention_policy import RetentionPolicyError, load_policy
+from tenancy.storage_location import dedicated_bucket_name
 from tenancy.tenant import TenantStatus
 from tenancy.transitions import apply_transition
 from tests.db.factories import make_document, make_tenant
@@ -322,3 +324,35 @@ def test_months_of_executions_are_dropped_only_when_no_tenant_needs_them(
         ("globex", NOW - timedelta(days=8)),
         ("acme", NOW - timedelta(days=7)),
     ]
+
+
+def test_a_tenant_in_its_own_bucket_is_swept_there(
+    db: Database, moto_endpoint: str, tmp_path: Path
+) -> None:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    run = uuid.uuid4().hex[:6]
+    big = make_tenant(db, f"big-{run}", plan="enterprise").tenant
+    small = make_tenant(db, f"small-{run}", plan="pro").tenant
+    shared, own = f"shared-{run}", dedicated_bucket_name(big.slug)
+    for bucket in (shared, own):
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+    apply_transition(db, big.id, Transition.SUSPEND, reason="unpaid", now=NOW - 2 * 365 * DAY)
+    s3.put_object(Bucket=own, Key=f"{tenant_prefix(big.id)}uploads/old.bin", Body=b"old")
+    s3.put_object(Bucket=shared, Key=f"{tenant_prefix(small.id)}uploads/kept.bin", Body=b"k")
+
+    rows = Sweeper(db, POLICY, S3ObjectStore(s3, shared), tmp_path / "w.duckdb", None).sweep(
+        NOW, "r1"
+    )
+    swept = {(r.slug, r.target): r.count for r in rows if r.category == "user_data"}
+    assert swept[(big.slug, "storage tenants/<id>/uploads/")] == 1
+    assert "Contents" not in s3.list_objects_v2(Bucket=own, Prefix=tenant_prefix(big.id))
+    kept = s3.list_objects_v2(Bucket=shared)["Contents"]
+    assert [o["Key"] for o in kept] == [f"{tenant_prefix(small.id)}uploads/kept.bin"]

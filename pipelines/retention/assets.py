@@ -9,7 +9,7 @@ from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
 from pipelines.retention import checks
 from pipelines.retention.resources import RetentionTargets
 from tenancy.audit_anchor_config import anchoring
-from tenancy.purge import PurgeTargets, kms_from_env, purge_due
+from tenancy.purge import PurgeTargets, data_plane_admin_from_env, kms_from_env, purge_due
 from tenancy.retention import Sweeper
 
 
@@ -22,8 +22,9 @@ def tenant_purges(
     retention: RetentionTargets,
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """Deleted tenants whose 30 days were over by the end of the day, purged: rows, KMS key
-    disabled and scheduled for deletion, objects, Redis keys, warehouse rows. A tenant on legal
-    hold gets an audited `blocked_by_hold` instead; unfinished purges are resumed."""
+    disabled and scheduled for deletion, objects, dedicated bucket, Postgres schema, Redis
+    keys, warehouse rows. A tenant on legal hold gets an audited `blocked_by_hold` instead;
+    unfinished purges are resumed."""
     now = context.partition_time_window.end
     client = redis.client()
     try:
@@ -33,6 +34,7 @@ def tenant_purges(
                 redis=client,
                 warehouse=Path(warehouse_db.path()),
                 kms=kms_from_env(),
+                data_plane_admin_url=data_plane_admin_from_env(),
             )
             outcomes = purge_due(db, targets, now)
     finally:

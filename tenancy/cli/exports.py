@@ -12,7 +12,9 @@ from tenancy.cli.context import JsonOption, console, err_console, open_database,
 from tenancy.export_bundle import ExportResult, export_tenant, recorded_export
 from tenancy.export_manifest import VerifyReport, verify_bundle
 from tenancy.object_store import object_store_from_env
+from tenancy.registry import get_tenant
 from tenancy.settings import Settings
+from tenancy.storage_location import tenant_store
 
 WarehouseOption = typer.Option(
     None, "--warehouse", help="The usage warehouse (DuckDB file; default <run dir>/usage.duckdb)."
@@ -24,6 +26,7 @@ def run_export(key: str, warehouse: Path | None, actor: str = "cli") -> ExportRe
     settings = Settings.from_env()
     store = object_store_from_env(settings.run_dir)
     with open_database(settings) as db:
+        store = tenant_store(db, get_tenant(db, key), store)
         return export_tenant(
             db, store, key, warehouse=warehouse or settings.run_dir / "usage.duckdb", actor=actor
         )

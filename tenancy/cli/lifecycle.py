@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import redis
 import typer
 
+from tenancy.cli import storage_moves
 from tenancy.cli.context import JsonOption, console, err_console, open_database, print_json
 from tenancy.cli.exports import WarehouseOption, print_export, run_export
 from tenancy.devstack.stack import LocalStack
 from tenancy.lifecycle import DESTRUCTIVE, Outcome, Transition
 from tenancy.lifecycle_runtime import apply_runtime_state
 from tenancy.object_store import object_store_from_env
-from tenancy.purge import PurgeTargets, finish_purge, kms_from_env
+from tenancy.purge import PurgeTargets, data_plane_admin_from_env, finish_purge, kms_from_env
 from tenancy.registry import get_tenant, list_tenants
 from tenancy.settings import Settings
+from tenancy.storage_move import StorageMoveError
 from tenancy.tenant import TenantStatus
 from tenancy.transitions import TransitionResult, apply_transition
 
@@ -42,6 +45,7 @@ def purge_targets(warehouse: Path | None) -> PurgeTargets:
         redis=redis_client(settings),
         warehouse=warehouse or settings.run_dir / "usage.duckdb",
         kms=kms,
+        data_plane_admin_url=data_plane_admin_from_env(settings),
     )
 
 
@@ -112,6 +116,7 @@ def _print(result: TransitionResult, runtime: dict[str, Any] | None) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the lifecycle commands to the `tenants` group."""
+    app.add_typer(storage_moves.app, name="storage-move")
 
     @app.command()
     def suspend(
@@ -183,8 +188,32 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = DryRunOption,
         as_json: bool = JsonOption,
     ) -> None:
-        """Upgrade or downgrade; `tenancy stacks generate` then carries it to the stack."""
-        run(key, Transition.CHANGE_PLAN, as_json=as_json, dry_run=dry_run, plan=plan)
+        """Upgrade or downgrade; `tenancy stacks generate` then carries it to the stack. A
+        change between a shared prefix and a dedicated bucket starts a storage move (copy,
+        verify, switch, catch up, remove the old location), run here until done or until it
+        has to wait (for the stack to create the bucket, or a legal hold to be released)."""
+        result, data = run(
+            key,
+            Transition.CHANGE_PLAN,
+            as_json=as_json,
+            dry_run=dry_run,
+            plan=plan,
+            hold_output=True,
+        )
+        move_id = result.effects.get("storage_move_id")
+        if move_id is None:
+            if as_json:
+                print_json(data)
+            return
+        if not as_json:
+            storage_moves.resume_or_explain(uuid.UUID(move_id), as_json=False)
+            return
+        try:
+            move = storage_moves.drive(uuid.UUID(move_id), "cli")
+        except StorageMoveError as exc:
+            print_json({**data, "storage_move": {"id": move_id, "waiting": str(exc)}})
+            raise typer.Exit(1) from exc
+        print_json({**data, "storage_move": move.to_json()})
 
     @app.command()
     def purge(
@@ -198,8 +227,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """Hard delete a soft-deleted tenant: rows, then its KMS key disabled and scheduled for
-        deletion, objects, Redis keys and warehouse rows. Under legal hold, record the block
-        instead. Run again on a purged tenant to finish steps an interruption left."""
+        deletion, objects (every version), its dedicated bucket, its Postgres schema and role,
+        Redis keys and warehouse rows. Under legal hold, record the block instead. Run again on
+        a purged tenant to finish steps an interruption left."""
         with open_database() as db:
             tenant = get_tenant(db, key)
         data: dict[str, Any] = {}
