@@ -34,11 +34,13 @@ def generate(
     """Write infra/stacks/Pulumi.tenant-<slug>.yaml for every tenant that has infrastructure."""
     from infra.stack_files import generate as generate_files
     from tenancy.cli.context import open_database
+    from tenancy.domains import served_domains
     from tenancy.registry import list_tenants
 
     with open_database() as db:
         tenants = list_tenants(db)
-    report = generate_files(tenants, directory, check=check)
+        domains = served_domains(db)
+    report = generate_files(tenants, directory, check=check, domains=domains)
     if check:
         if report.out_of_date:
             for stack in report.out_of_date:

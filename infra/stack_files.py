@@ -6,7 +6,8 @@ project's `Pulumi.yaml` and secrets are set with `pulumi config set --secret`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ def has_infrastructure(tenant: Tenant, now: datetime) -> bool:
     return tenant.status is not TenantStatus.PURGED
 
 
-def stack_values(tenant: Tenant) -> dict[str, Any]:
+def stack_values(tenant: Tenant, domains: Sequence[str] = ()) -> dict[str, Any]:
     status = TenantStatus.SUSPENDED if tenant.status is TenantStatus.DELETED else tenant.status
     values: dict[str, Any] = {
         "tenantId": str(tenant.id),
@@ -43,11 +44,13 @@ def stack_values(tenant: Tenant) -> dict[str, Any]:
     }
     if tenant.domain:
         values["domain"] = tenant.domain
+    if domains and tenant.status in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
+        values["verifiedDomains"] = sorted(domains)  # a deleted tenant serves none
     return values
 
 
-def render(tenant: Tenant) -> str:
-    config = {f"{NAMESPACE}:{k}": v for k, v in sorted(stack_values(tenant).items())}
+def render(tenant: Tenant, domains: Sequence[str] = ()) -> str:
+    config = {f"{NAMESPACE}:{k}": v for k, v in sorted(stack_values(tenant, domains).items())}
     return HEADER + yaml.safe_dump({"config": config}, sort_keys=True, default_flow_style=False)
 
 
@@ -68,6 +71,7 @@ def generate(
     *,
     check: bool = False,
     now: datetime | None = None,
+    domains: Mapping[uuid.UUID, Sequence[str]] | None = None,
 ) -> GenerateReport:
     """Write a file per tenant with infrastructure and remove the others' files.
 
@@ -78,7 +82,7 @@ def generate(
     wanted: dict[str, str] = {}
     for tenant in tenants:
         if has_infrastructure(tenant, now):
-            wanted[f"tenant-{tenant.slug}"] = render(tenant)
+            wanted[f"tenant-{tenant.slug}"] = render(tenant, (domains or {}).get(tenant.id, ()))
     if not check:
         directory.mkdir(parents=True, exist_ok=True)
     for stack, text in sorted(wanted.items()):
