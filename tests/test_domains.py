@@ -7,8 +7,10 @@ resolve them with dnspython, as it does in production.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -333,3 +335,26 @@ def test_cli_add_verify_list_remove(
     assert removed.exit_code == 0 and json.loads(removed.stdout)["status"] == "released"
     refused = runner.invoke(app, ["domains", "add", "acme", "*.acme.test"])
     assert refused.exit_code == 1 and "not a wildcard" in refused.output
+
+
+def test_two_tenants_proving_at_once_get_one_owner(
+    db: Database, dns: DnsServer, settings: DomainSettings
+) -> None:
+    make_tenant(db, "acme"), make_tenant(db, "globex")
+    a = add_domain(db, "acme", "shop.race.test", settings, now=T0)
+    b = add_domain(db, "globex", "shop.race.test", settings, now=T0)
+    dns.set_records({RECORD.format("shop.race.test"): [a.token, b.token]})
+    barrier = threading.Barrier(2)
+
+    def prove(tenant: str) -> str:
+        barrier.wait()
+        try:
+            return verify_domain(db, tenant, "shop.race.test", settings, now=T0).domain.status
+        except DomainError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = sorted(pool.map(prove, ["acme", "globex"]))
+    assert results[1] == "verified", results
+    assert "proven by another tenant first" in results[0], results
+    assert len(served_domains(db)) == 1
