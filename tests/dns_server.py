@@ -51,7 +51,7 @@ class DnsServer:
 
     def _wait_ready(self) -> None:
         resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers, resolver.port, resolver.lifetime = ["127.0.0.1"], self.port, 0.5
+        resolver.nameservers, resolver.port, resolver.lifetime = ["127.0.0.1"], self.port, 0.1
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             assert self._proc is not None
