@@ -19,6 +19,7 @@ PLATFORM_DOMAINS_VAR = "TENANCY_PLATFORM_DOMAINS"
 RESOLVER_VAR = "TENANCY_DNS_RESOLVER"
 TIMEOUT_VAR = "TENANCY_DNS_TIMEOUT_SECONDS"
 GRACE_VAR = "TENANCY_DOMAIN_GRACE_HOURS"
+RELEASE_HOLD_VAR = "TENANCY_DOMAIN_RELEASE_HOLD_HOURS"
 LOCAL_PLATFORM_DOMAIN = "codexos.example"
 TOKEN_LIFETIME = timedelta(days=7)
 
@@ -37,6 +38,9 @@ class DomainSettings:
     resolver: Resolver | None
     timeout_seconds: float = 5.0
     grace: timedelta = timedelta(hours=72)
+    #: After a tenant lets a name go, how long before another tenant's proof counts: time for
+    #: the deploy to take the previous tenant's route down first.
+    release_hold: timedelta = timedelta(hours=24)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DomainSettings:
@@ -62,6 +66,7 @@ class DomainSettings:
             resolver=resolver,
             timeout_seconds=_positive(env, TIMEOUT_VAR, 5.0),
             grace=timedelta(hours=_positive(env, GRACE_VAR, 72.0)),
+            release_hold=timedelta(hours=_positive(env, RELEASE_HOLD_VAR, 24.0)),
         )
 
 

@@ -239,6 +239,21 @@ def _next_state(
     return {"status": DomainStatus.FAILED, "missing_since": missing_since}
 
 
+def _release_hold(
+    conn: Connection, row: dict[str, Any], at: datetime, settings: DomainSettings
+) -> datetime | None:
+    """When another tenant's release (or revocation) of this name still holds it."""
+    last = conn.execute(
+        "SELECT max(coalesce(released_at, updated_at)) AS at FROM registry.domains "
+        "WHERE domain = %s AND tenant_id <> %s AND status IN ('released', 'revoked')",
+        (row["domain"], row["tenant_id"]),
+    ).fetchone()
+    released = last["at"] if last is not None else None
+    if isinstance(released, datetime) and at < released + settings.release_hold:
+        return released + settings.release_hold
+    return None
+
+
 def _apply(
     conn: Connection,
     row: dict[str, Any],
@@ -298,6 +313,14 @@ def check_domain(
             changes: dict[str, Any] = {"status": DomainStatus.EXPIRED}
         else:
             changes = _next_state(row, check, at, settings)
+            held_until = _release_hold(conn, row, at, settings)
+            if changes.get("status") is DomainStatus.VERIFIED and held_until is not None:
+                changes = {}
+                check = Check(
+                    check.result,
+                    f"{check.detail}; another tenant let this name go recently: it can be "
+                    f"proven from {held_until.isoformat()}",
+                )
         domain = _apply(conn, row, check, changes, at, actor)
     return CheckOutcome(domain, previous, check)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import dagster as dg
@@ -19,17 +20,7 @@ class DomainCheckSettings(dg.ConfigurableResource):  # type: ignore[type-arg]
     def settings(self) -> DomainSettings:
         settings = DomainSettings.from_env()
         if self.resolver:
-            settings = DomainSettings(
-                settings.platform_domains,
-                parse_resolver(self.resolver),
-                settings.timeout_seconds,
-                settings.grace,
-            )
+            settings = replace(settings, resolver=parse_resolver(self.resolver))
         if self.grace_hours > 0:
-            settings = DomainSettings(
-                settings.platform_domains,
-                settings.resolver,
-                settings.timeout_seconds,
-                timedelta(hours=self.grace_hours),
-            )
+            settings = replace(settings, grace=timedelta(hours=self.grace_hours))
         return settings
