@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,8 +16,8 @@ from infra.cluster_issuer import IssuerConfig, cluster_issuer_manifests
 from infra.errors import StackConfigError
 from infra.render import render_tenant
 from infra.routes import domain_key
+from infra.stack_files import generate, stack_values
 from infra.stack_files import render as render_stack_file
-from infra.stack_files import stack_values
 from policies.domain_rules import CERTIFICATE, INGRESS, PLATFORM_ISSUERS, crd_schema_errors
 from policies.guardrails import check
 from tenancy.plans import load_catalog
@@ -146,3 +147,14 @@ def test_rendered_certificates_validate_against_the_vendored_schema() -> None:
     resources = render_tenant(stack_args(verifiedDomains=[SHOP]))
     (certificate,) = [r for r in resources if r.type == CERTIFICATE]
     assert crd_schema_errors(certificate.props) == []
+
+
+def test_generate_writes_and_checks_the_verified_domains(tmp_path: Path) -> None:
+    tenant = _tenant(TenantStatus.ACTIVE)
+    generate([tenant], tmp_path, domains={tenant.id: [SHOP]})
+    written = yaml.safe_load((tmp_path / "Pulumi.tenant-acme-pro.yaml").read_text())
+    assert written["config"]["tenancy:verifiedDomains"] == [SHOP]
+    assert generate([tenant], tmp_path, check=True, domains={tenant.id: [SHOP]}).unchanged
+    # a domain revoked or released in the registry makes the committed file stale
+    stale = generate([tenant], tmp_path, check=True, domains={})
+    assert stale.out_of_date == ["tenant-acme-pro"]
