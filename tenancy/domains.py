@@ -9,7 +9,6 @@ meanwhile, so a slow resolver never holds a lock.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -19,110 +18,25 @@ import psycopg
 from tenancy import audit
 from tenancy.db.session import Connection, Database
 from tenancy.dns_check import Check, CheckResult, check_token
-from tenancy.domain_names import (
-    challenge_name,
-    display_name,
-    normalise_domain,
-    refuse_platform_domain,
+from tenancy.domain_model import (
+    COLUMNS,
+    HELD,
+    OPEN,
+    CheckOutcome,
+    Claim,
+    Domain,
+    DomainError,
+    DomainStatus,
 )
+from tenancy.domain_names import display_name, normalise_domain, refuse_platform_domain
 from tenancy.domain_settings import TOKEN_LIFETIME, DomainSettings
 from tenancy.domain_tokens import new_token, token_hash
-from tenancy.errors import NotFoundError, TenancyError
+from tenancy.errors import NotFoundError
 from tenancy.notifications import enqueue
 from tenancy.registry import get_tenant
 from tenancy.tenant import TENANT_COLUMNS, Tenant, TenantStatus
 
 ACTOR = "platform:domains"
-
-
-class DomainStatus(StrEnum):
-    PENDING = "pending"
-    VERIFIED = "verified"
-    ACTIVE = "active"
-    FAILED = "failed"
-    REVOKED = "revoked"
-    EXPIRED = "expired"
-    RELEASED = "released"
-
-
-#: Served by the tenant's stack (certificate and route) and held against other tenants.
-HELD = (DomainStatus.VERIFIED, DomainStatus.ACTIVE, DomainStatus.FAILED)
-#: Still checked on schedule.
-OPEN = (DomainStatus.PENDING, *HELD)
-
-
-class DomainError(TenancyError):
-    """A domain operation that cannot be done; `domain` names the host."""
-
-    def __init__(self, domain: str, message: str) -> None:
-        self.domain = domain
-        super().__init__(message)
-
-
-@dataclass(frozen=True)
-class Domain:
-    id: uuid.UUID
-    tenant_id: uuid.UUID
-    domain: str
-    status: DomainStatus
-    token_expires_at: datetime
-    created_at: datetime
-    updated_at: datetime
-    verified_at: datetime | None
-    missing_since: datetime | None
-    released_at: datetime | None
-    last_checked_at: datetime | None
-    last_result: str | None
-    last_detail: str | None
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Domain:
-        fields = {k: row[k] for k in cls.__dataclass_fields__}
-        return cls(**{**fields, "status": DomainStatus(row["status"])})
-
-    @property
-    def record_name(self) -> str:
-        return challenge_name(self.domain)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        return {
-            **{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()},
-            "id": str(self.id),
-            "tenant_id": str(self.tenant_id),
-            "status": self.status.value,
-            "unicode": display_name(self.domain),
-            "record": self.record_name,
-        }
-
-
-_COLUMNS = ", ".join(Domain.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A new claim and the token its owner must publish (shown once, stored only hashed)."""
-
-    domain: Domain
-    token: str
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    domain: Domain
-    previous: DomainStatus
-    check: Check | None  # None when no lookup was needed (token expired)
-
-    @property
-    def changed(self) -> bool:
-        return self.domain.status is not self.previous
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **self.domain.to_json(),
-            "previous_status": self.previous.value,
-            "result": self.check.result.value if self.check else None,
-        }
 
 
 def _now(now: datetime | None) -> datetime:
@@ -178,7 +92,7 @@ def add_domain(
             )
         row = conn.execute(
             f"INSERT INTO registry.domains (tenant_id, domain, token_sha256, token_expires_at, "
-            f"created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+            f"created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}",
             (tenant.id, domain, token_hash(token), at + TOKEN_LIFETIME, at, at),
         ).fetchone()
         assert row is not None
@@ -200,7 +114,7 @@ def add_domain(
 def _row(conn: Connection, domain_id: uuid.UUID, lock: bool = False) -> dict[str, Any]:
     suffix = " FOR UPDATE" if lock else ""
     row = conn.execute(
-        f"SELECT {_COLUMNS}, token_sha256 FROM registry.domains WHERE id = %s{suffix}",
+        f"SELECT {COLUMNS}, token_sha256 FROM registry.domains WHERE id = %s{suffix}",
         (domain_id,),
     ).fetchone()
     if row is None:
@@ -210,7 +124,7 @@ def _row(conn: Connection, domain_id: uuid.UUID, lock: bool = False) -> dict[str
 
 def _open_row(conn: Connection, tenant_id: uuid.UUID, domain: str) -> dict[str, Any]:
     row = conn.execute(
-        f"SELECT {_COLUMNS}, token_sha256 FROM registry.domains WHERE tenant_id = %s "
+        f"SELECT {COLUMNS}, token_sha256 FROM registry.domains WHERE tenant_id = %s "
         "AND domain = %s AND status = ANY(%s)",
         (tenant_id, domain, [s.value for s in OPEN]),
     ).fetchone()
@@ -270,7 +184,7 @@ def _apply(
     values = [v.value if isinstance(v, StrEnum) else v for v in columns.values()]
     try:
         updated = conn.execute(
-            f"UPDATE registry.domains SET {assignments} WHERE id = %s RETURNING {_COLUMNS}",
+            f"UPDATE registry.domains SET {assignments} WHERE id = %s RETURNING {COLUMNS}",
             (*values, row["id"]),
         ).fetchone()
     except psycopg.errors.UniqueViolation:
@@ -382,7 +296,7 @@ def release_tenant_domains(
 ) -> int:
     """Release every open claim of a tenant, in the caller's transaction (a purge)."""
     rows = conn.execute(
-        f"SELECT {_COLUMNS}, token_sha256 FROM registry.domains WHERE tenant_id = %s "
+        f"SELECT {COLUMNS}, token_sha256 FROM registry.domains WHERE tenant_id = %s "
         "AND status = ANY(%s) FOR UPDATE",
         (tenant_id, [s.value for s in OPEN]),
     ).fetchall()
@@ -400,7 +314,7 @@ def list_domains(db: Database, tenant_key: str | uuid.UUID | None = None) -> lis
         where, params = "WHERE tenant_id = %s", (get_tenant(db, tenant_key).id,)
     with db.platform() as conn:
         rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM registry.domains {where} ORDER BY created_at DESC, domain",
+            f"SELECT {COLUMNS} FROM registry.domains {where} ORDER BY created_at DESC, domain",
             params,
         ).fetchall()
     return [Domain.from_row(r) for r in rows]

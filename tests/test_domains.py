@@ -21,11 +21,10 @@ from typer.testing import CliRunner
 from tenancy.cli.main import app
 from tenancy.db.session import Database
 from tenancy.dns_check import CheckResult
+from tenancy.domain_model import DomainError, DomainStatus
 from tenancy.domain_names import normalise_domain
 from tenancy.domain_settings import DomainSettings, Resolver, parse_resolver
 from tenancy.domains import (
-    DomainError,
-    DomainStatus,
     add_domain,
     check_domain,
     list_domains,

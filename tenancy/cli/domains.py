@@ -10,11 +10,10 @@ from rich.table import Table
 
 from tenancy.cli.context import JsonOption, console, err_console, open_database, print_json
 from tenancy.dns_check import CheckResult
+from tenancy.domain_model import HELD, Domain
 from tenancy.domain_names import display_name
 from tenancy.domain_settings import DomainSettings
 from tenancy.domains import (
-    HELD,
-    Domain,
     add_domain,
     list_domains,
     recheck_open,

@@ -15,8 +15,9 @@ from pipelines.domains.schedules import domain_checks_schedule
 from pipelines.resources import RegistryResource
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
+from tenancy.domain_model import DomainStatus
 from tenancy.domain_settings import DomainSettings, Resolver
-from tenancy.domains import DomainStatus, add_domain, list_domains
+from tenancy.domains import add_domain, list_domains
 from tests.db.factories import make_tenant
 from tests.dns_server import DnsServer
 
