@@ -163,7 +163,12 @@ def check(
     rendered = render_stacks(
         _selected(slugs, directory), directory, PROJECT_FILE, keep_resources=False, workers=workers
     )
+    from infra.domain_overlap import overlap_problems
+
     problems = 0
+    for line in overlap_problems(rendered, directory, PROJECT_FILE):
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        problems += 1
     for stack, result in rendered.items():
         if isinstance(result, Exception):
             err_console.print(f"{stack}: config error: {result}", highlight=False, soft_wrap=True)

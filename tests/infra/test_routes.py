@@ -4,22 +4,26 @@ deleted tenants, rendered by the real program under Pulumi mocks."""
 from __future__ import annotations
 
 import re
+import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from infra.args import parse_stack_config
 from infra.cluster_issuer import IssuerConfig, cluster_issuer_manifests
+from infra.domain_overlap import shared_hosts
 from infra.errors import StackConfigError
 from infra.render import render_tenant
 from infra.routes import domain_key
-from infra.stack_files import generate, stack_values
+from infra.stack_files import STACKS_DIR, generate, stack_values
 from infra.stack_files import render as render_stack_file
 from policies.domain_rules import CERTIFICATE, INGRESS, PLATFORM_ISSUERS, crd_schema_errors
 from policies.guardrails import check
+from tenancy.cli.main import app
 from tenancy.plans import load_catalog
 from tenancy.tenant import Tenant, TenantStatus
 from tests.infra.inventory import Inventory
@@ -158,3 +162,17 @@ def test_generate_writes_and_checks_the_verified_domains(tmp_path: Path) -> None
     # a domain revoked or released in the registry makes the committed file stale
     stale = generate([tenant], tmp_path, check=True, domains={})
     assert stale.out_of_date == ["tenant-acme-pro"]
+
+
+def test_stacks_check_fails_when_two_stacks_serve_one_host(tmp_path: Path) -> None:
+    assert shared_hosts({"tenant-a": [SHOP], "tenant-b": [BOOKS]}) == {}
+    for path in STACKS_DIR.glob("*.yaml"):
+        shutil.copy(path, tmp_path)
+    for slug in ("acme-free", "globex-pro"):
+        path = tmp_path / f"Pulumi.tenant-{slug}.yaml"
+        path.write_text(path.read_text() + f"  tenancy:verifiedDomains:\n  - {SHOP}\n")
+    result = CliRunner().invoke(app, ["stacks", "check", "acme-free", "--directory", str(tmp_path)])
+    assert result.exit_code == 1
+    assert (
+        f"tenant-acme-free, tenant-globex-pro: host '{SHOP}' is served by 2 stacks" in result.output
+    )
