@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.errors import StackConfigError
+from tenancy.domain_names import normalise_domain
 from tenancy.errors import InvalidInputError, UnknownPlanError
 from tenancy.plans import Plan, PlanCatalog
 from tenancy.tenant import TenantStatus
@@ -23,6 +24,8 @@ _ROLE_ARN = re.compile(r"arn:aws:iam::(\d{12}):role/[\w+=,.@/-]+")
 _OIDC_ARN = re.compile(r"arn:aws:iam::(\d{12}):oidc-provider/([\w.-]+(/[\w.-]+)*)")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
+#: The platform's ACME ClusterIssuers (infra/cluster_issuer.py); staging unless config says.
+ACME_ISSUERS = ("letsencrypt-staging", "letsencrypt-production")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class TenantStackArgs:
     egress_cidrs: tuple[str, ...] = ()
     ingress_namespace: str = "ingress"
     extra_tags: Mapping[str, str] = field(default_factory=dict)
+    verified_domains: tuple[str, ...] = ()
+    acme_issuer: str = ACME_ISSUERS[0]
+    ingress_class: str = "nginx"
 
     @property
     def account_id(self) -> str:
@@ -159,6 +165,12 @@ def parse_stack_config(
     domain = values.get("domain") or None
     if domain is not None:
         domain = checked("domain", domain, "an RFC 1123 host name", validate_domain)
+    verified = _verified_domains(stack, key("verifiedDomains"), values.get("verifiedDomains"))
+    issuer = values.get("acmeIssuer") or ACME_ISSUERS[0]
+    if issuer not in ACME_ISSUERS:
+        raise StackConfigError(
+            stack, key("acmeIssuer"), issuer, f"one of: {', '.join(ACME_ISSUERS)}"
+        )
     return TenantStackArgs(
         tenant_id=tenant_id,
         slug=slug,
@@ -171,4 +183,26 @@ def parse_stack_config(
         domain=domain,
         egress_cidrs=tuple(cidrs),
         ingress_namespace=str(values.get("ingressNamespace") or "ingress"),
+        verified_domains=verified,
+        acme_issuer=issuer,
+        ingress_class=str(values.get("ingressClass") or "nginx"),
     )
+
+
+def _verified_domains(stack: str, name: str, value: Any) -> tuple[str, ...]:
+    """The registry's proven domains, already normalised (A-labels, lower case), no repeats."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise StackConfigError(stack, name, value, "a list of host names")
+    seen: list[str] = []
+    for index, domain in enumerate(value):
+        expected = "a normalised host name (IDNA A-labels, lower case, no trailing dot), once"
+        try:
+            ok = isinstance(domain, str) and normalise_domain(domain) == domain
+        except InvalidInputError:
+            ok = False
+        if not ok or domain in seen:
+            raise StackConfigError(stack, f"{name}[{index}]", domain, expected)
+        seen.append(domain)
+    return tuple(seen)

@@ -33,18 +33,20 @@ def generate(
 ) -> None:
     """Write the registry's keys into infra/stacks/Pulumi.tenant-<slug>.yaml, keeping the rest.
 
-    Only the `tenancy:` tenantId/slug/plan/status/domain keys are written; secure values,
+    Only the `tenancy:` tenantId/slug/plan/status/domain/verifiedDomains keys are written; secure values,
     encryptionsalt, environment and other keys stay. A purged tenant's file is removed; a file
     the registry knows nothing about is kept and reported (and fails `--check`).
     """
     from infra.stack_files import generate as generate_files
     from tenancy.cli.context import open_database
+    from tenancy.domains import served_domains
     from tenancy.registry import list_tenants
 
     with open_database() as db:
         tenants = list_tenants(db)
+        domains = served_domains(db)
     try:
-        report = generate_files(tenants, directory, check=check)
+        report = generate_files(tenants, directory, check=check, domains=domains)
     except InfraError as exc:
         err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc
@@ -180,7 +182,12 @@ def check(
     rendered = render_stacks(
         _selected(slugs, directory), directory, PROJECT_FILE, keep_resources=False, workers=workers
     )
+    from infra.domain_overlap import overlap_problems
+
     problems = 0
+    for line in overlap_problems(rendered, directory, PROJECT_FILE):
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        problems += 1
     for stack, result in rendered.items():
         if isinstance(result, Exception):
             err_console.print(f"{stack}: config error: {result}", highlight=False, soft_wrap=True)

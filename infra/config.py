@@ -20,6 +20,8 @@ CONFIG_KEYS = (
     "platformAdminArn",
     "oidcProviderArn",
     "ingressNamespace",
+    "acmeIssuer",
+    "ingressClass",
 )
 
 
@@ -33,6 +35,7 @@ def load() -> StackConfig:
     cfg = pulumi.Config(NAMESPACE)
     values: dict[str, object] = {k: cfg.get(k) for k in CONFIG_KEYS}
     values["egressCidrs"] = cfg.get_object("egressCidrs")
+    values["verifiedDomains"] = cfg.get_object("verifiedDomains")
     args = parse_stack_config(
         pulumi.get_stack(), values, default_catalog(), pulumi.Config("aws").get("region")
     )

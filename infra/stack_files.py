@@ -9,7 +9,8 @@ is never rewritten, and no file is ever deleted unless the registry says its ten
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,12 +26,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STACKS_DIR = PROJECT_ROOT / "infra" / "stacks"
 PROJECT_FILE = PROJECT_ROOT / "Pulumi.yaml"
 HEADER = (
-    "# The tenancy:tenantId/slug/plan/status/domain keys are written by `tenancy stacks generate`\n"
+    "# The tenancy:tenantId/slug/plan/status/domain/verifiedDomains keys are written by\n"
+    "# `tenancy stacks generate`\n"
     "# from the tenant registry; everything else here (secure values, encryptionsalt,\n"
     "# environment, other keys) is kept as is.\n"
 )
 #: The only keys the generator writes, compares and removes.
-OWNED_KEYS = tuple(f"{NAMESPACE}:{k}" for k in ("domain", "plan", "slug", "status", "tenantId"))
+OWNED_KEYS = tuple(
+    f"{NAMESPACE}:{k}" for k in ("domain", "plan", "slug", "status", "tenantId", "verifiedDomains")
+)
 
 
 class StackFileError(InfraError):
@@ -54,7 +58,7 @@ def has_infrastructure(tenant: Tenant, now: datetime) -> bool:
     return tenant.status is not TenantStatus.PURGED
 
 
-def stack_values(tenant: Tenant) -> dict[str, Any]:
+def stack_values(tenant: Tenant, domains: Sequence[str] = ()) -> dict[str, Any]:
     status = TenantStatus.SUSPENDED if tenant.status is TenantStatus.DELETED else tenant.status
     values: dict[str, Any] = {
         "tenantId": str(tenant.id),
@@ -64,11 +68,13 @@ def stack_values(tenant: Tenant) -> dict[str, Any]:
     }
     if tenant.domain:
         values["domain"] = tenant.domain
+    if domains and tenant.status in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
+        values["verifiedDomains"] = sorted(domains)  # a deleted tenant serves none
     return values
 
 
-def owned_config(tenant: Tenant) -> dict[str, Any]:
-    return {f"{NAMESPACE}:{k}": v for k, v in sorted(stack_values(tenant).items())}
+def owned_config(tenant: Tenant, domains: Sequence[str] = ()) -> dict[str, Any]:
+    return {f"{NAMESPACE}:{k}": v for k, v in sorted(stack_values(tenant, domains).items())}
 
 
 def read_document(path: Path) -> dict[str, Any]:
@@ -101,9 +107,12 @@ def owned_part(document: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in (document.get("config") or {}).items() if k in OWNED_KEYS}
 
 
-def render(tenant: Tenant, document: Mapping[str, Any] | None = None) -> str:
-    """The stack file for `tenant`, keeping what `document` (the current file) holds."""
-    merged = merge(document or {}, owned_config(tenant))
+def render(
+    tenant: Tenant, document: Mapping[str, Any] | None = None, domains: Sequence[str] = ()
+) -> str:
+    """The stack file for `tenant` serving the verified `domains`, keeping what `document` (the
+    current file) holds."""
+    merged = merge(document or {}, owned_config(tenant, domains))
     return HEADER + yaml.safe_dump(merged, sort_keys=False, default_flow_style=False)
 
 
@@ -126,6 +135,7 @@ def generate(
     *,
     check: bool = False,
     now: datetime | None = None,
+    domains: Mapping[uuid.UUID, Sequence[str]] | None = None,
 ) -> GenerateReport:
     """Bring the owned keys of each tenant's file in line with the registry.
 
@@ -135,25 +145,25 @@ def generate(
     """
     now = now or datetime.now(UTC)
     report = GenerateReport()
-    wanted: dict[str, Tenant] = {}
+    wanted: dict[str, tuple[Tenant, tuple[str, ...]]] = {}
     purged: set[str] = set()
     for tenant in tenants:
         stack = f"tenant-{tenant.slug}"
         if has_infrastructure(tenant, now):
-            wanted[stack] = tenant
+            wanted[stack] = (tenant, tuple((domains or {}).get(tenant.id, ())))
         else:
             purged.add(stack)
     if not check:
         directory.mkdir(parents=True, exist_ok=True)
-    for stack, tenant in sorted(wanted.items()):
+    for stack, (tenant, served) in sorted(wanted.items()):
         path = directory / f"Pulumi.{stack}.yaml"
         document = read_document(path)
-        if path.exists() and owned_part(document) == owned_config(tenant):
+        if path.exists() and owned_part(document) == owned_config(tenant, served):
             report.unchanged.append(stack)
             continue
         report.written.append(stack)
         if not check:
-            _write_atomically(path, render(tenant, document))
+            _write_atomically(path, render(tenant, document, served))
     for path in sorted(directory.glob("Pulumi.tenant-*.yaml")):
         stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
         if stack in wanted:

@@ -9,6 +9,7 @@ from infra.data_plane import tenant_data_plane
 from infra.identity import suspension_deny, workload_policy, workload_role
 from infra.keys import tenant_key
 from infra.network import tenant_namespace
+from infra.routes import tenant_routes
 from infra.storage import tenant_storage
 
 COMPONENT_TYPE = "codexos:tenancy:TenantStack"
@@ -40,6 +41,7 @@ class TenantStack(pulumi.ComponentResource):
         suspension_deny(name, args, role, self)
         space = tenant_namespace(name, args, role.arn, self)
         tenant_data_plane(name, args, redis_admin_url, self)
+        tenant_routes(name, args, self)
         self.key_arn = key.key.arn
         self.bucket_name = storage.bucket_name
         self.role_arn = role.arn

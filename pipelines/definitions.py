@@ -11,6 +11,9 @@ from pipelines.billing.schedules import (
     invoice_draft_schedule,
 )
 from pipelines.billing.sensors import stripe_payment_events_sensor
+from pipelines.domains.assets import domain_ownership_checks
+from pipelines.domains.resources import DomainCheckSettings
+from pipelines.domains.schedules import domain_checks_job, domain_checks_schedule
 from pipelines.quotas.assets import tenant_quota_status
 from pipelines.quotas.resources import QuotaOutputs
 from pipelines.quotas.schedules import (
@@ -37,7 +40,7 @@ RETENTION_ASSETS = [tenant_purges, retention_sweep]
 BILLING_ASSETS = [invoice_ledger, stripe_invoices]
 
 defs = dg.Definitions(
-    assets=[*ASSETS, *RETENTION_ASSETS, *BILLING_ASSETS],
+    assets=[*ASSETS, *RETENTION_ASSETS, *BILLING_ASSETS, domain_ownership_checks],
     jobs=[
         ingest_job,
         daily_rollup_job,
@@ -45,6 +48,7 @@ defs = dg.Definitions(
         retention_sweep_job,
         invoice_draft_job,
         billing_job,
+        domain_checks_job,
     ],
     schedules=[
         ingest_schedule,
@@ -54,6 +58,7 @@ defs = dg.Definitions(
         retention_sweep_schedule,
         invoice_draft_schedule,
         billing_schedule,
+        domain_checks_schedule,
     ],
     sensors=[late_usage_sensor, stripe_payment_events_sensor],
     resources={
@@ -64,5 +69,6 @@ defs = dg.Definitions(
         "outputs": QuotaOutputs(),
         "retention": RetentionTargets(),
         "stripe": StripeResource(),
+        "domains": DomainCheckSettings(),
     },
 )

@@ -29,6 +29,7 @@ tools=(
   prometheus:prometheus
   prometheus-node-exporter:prometheus-node-exporter
   chromium:chromium
+  dnsmasq:dnsmasq-base
 )
 need="PostgreSQL >= 15, Redis >= 7, ${tools[*]%%:*}"
 
@@ -38,7 +39,8 @@ find_missing() {
   redis_ok || missing+=(redis-server)
   local tool
   for tool in "${tools[@]}"; do
-    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+    # Daemons such as dnsmasq live in /usr/sbin, which a non-root PATH may lack.
+    command -v "${tool%%:*}" >/dev/null || [ -x "/usr/sbin/${tool%%:*}" ] || missing+=("${tool#*:}")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

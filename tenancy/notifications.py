@@ -34,6 +34,7 @@ _SUBJECTS = {
     "restored": "Your CodexOS workspace {slug} was restored",
     "purged": "Your CodexOS workspace {slug} was permanently deleted",
     "export_ready": "The export of your CodexOS workspace {slug} is ready",
+    "domain_token": "Prove that {domain} is yours to use it with CodexOS workspace {slug}",
 }
 _BODIES = {
     "suspended": "Requests and agents of {slug} are stopped. Reason: {reason}\n",
@@ -45,6 +46,11 @@ _BODIES = {
     "restored": "{slug} was restored and its data kept.\n",
     "purged": "All data of {slug} was permanently deleted and its encryption key destroyed.\n",
     "export_ready": "The export of {slug} is at {location} (manifest SHA-256 {manifest_sha256}).\n",
+    "domain_token": (
+        "Publish this TXT record, then run `tenancy domains verify` (or wait for the hourly "
+        'check):\n\n  {record}  TXT  "{token}"\n\nThe token is valid until {expires} and '
+        "proves this claim only. Keep the record: the domain stays yours while it is there.\n"
+    ),
 }
 
 

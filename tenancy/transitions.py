@@ -18,6 +18,7 @@ from psycopg import sql
 
 from tenancy import audit
 from tenancy.db.session import Connection, Database
+from tenancy.domains import release_tenant_domains
 from tenancy.errors import NotFoundError
 from tenancy.lifecycle import Outcome, Transition, TransitionPlan, plan_transition
 from tenancy.notifications import notify_owners
@@ -100,6 +101,7 @@ def _purge_rows(conn: Connection, tenant: Tenant, now: datetime) -> dict[str, in
     row = conn.execute("SELECT registry.purge_tenant_rows(%s) AS removed", (tenant.id,)).fetchone()
     assert row is not None
     removed = dict(row["removed"])  # type: ignore[call-overload]
+    release_tenant_domains(conn, tenant.id, now)  # its routes went with the deletion
     conn.execute(
         "UPDATE registry.tenants SET name = 'purged tenant', domain = NULL, settings = %s, "
         "limit_overrides = '{}' WHERE id = %s",

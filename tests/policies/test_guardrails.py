@@ -14,6 +14,7 @@ from policies import tokens as t
 from policies.guardrails import RESOURCE_RULES, STACK_RULES, check
 from policies.rule import PolicyResource
 from tests.infra.stack_args import stack_args
+from tests.policies.test_domain_rules import DOMAIN_CASES
 
 TENANT = "0b7e4c1a-5f0e-4d5e-9a53-6f1c2d3e4a01"
 OTHER = "9f0e1d2c-3b4a-4c5d-8e6f-7a8b9c0d1e2f"
@@ -184,6 +185,8 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any], str]] = {
         "grants forbidden commands or categories: flushall, function|flush",
     ),
 }
+
+CASES.update(DOMAIN_CASES)
 
 
 def test_every_resource_rule_has_a_case() -> None:
