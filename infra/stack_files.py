@@ -26,10 +26,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STACKS_DIR = PROJECT_ROOT / "infra" / "stacks"
 PROJECT_FILE = PROJECT_ROOT / "Pulumi.yaml"
 HEADER = (
-    "# The tenancy:tenantId/slug/plan/status/domain/verifiedDomains keys are written by\n"
-    "# `tenancy stacks generate`\n"
-    "# from the tenant registry; everything else here (secure values, encryptionsalt,\n"
-    "# environment, other keys) is kept as is.\n"
+    "# The tenancy:tenantId/slug/plan/status/domain keys are written by `tenancy stacks generate`\n"
+    "# from the tenant registry, and tenancy:verifiedDomains when the tenant serves any;\n"
+    "# everything else here (secure values, encryptionsalt, environment, other keys) is kept.\n"
 )
 #: The only keys the generator writes, compares and removes.
 OWNED_KEYS = tuple(

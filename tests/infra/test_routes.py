@@ -89,7 +89,7 @@ def _tenant(status: TenantStatus) -> Tenant:
 def test_stack_file_from_the_registry_to_the_rendered_stack(
     status: TenantStatus, served: int
 ) -> None:
-    text = render_stack_file(_tenant(status), [SHOP])
+    text = render_stack_file(_tenant(status), domains=[SHOP])
     config = yaml.safe_load(text)["config"]
     values = {k.removeprefix("tenancy:"): v for k, v in config.items()}
     merged = {**config_values(), **values}
