@@ -249,6 +249,7 @@ def operator(
     from infra.operator_files import OPERATOR_DIR, write_files
     from infra.operator_stacks import OperatorProfile
     from tenancy.cli.context import open_database
+    from tenancy.domains import served_domains
     from tenancy.registry import list_tenants
 
     try:
@@ -263,7 +264,10 @@ def operator(
         )
         with open_database() as db:
             tenants = list_tenants(db)
-        report = write_files(tenants, profile, directory or OPERATOR_DIR, check=check)
+            domains = served_domains(db)
+        report = write_files(
+            tenants, profile, directory or OPERATOR_DIR, check=check, domains=domains
+        )
     except InfraError as exc:
         err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc

@@ -4,7 +4,8 @@ written. The files are generated whole and hold no secret (only references to Se
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -28,10 +29,14 @@ class InvalidStackResourceError(InfraError):
         super().__init__(f"{stack}: the Stack object is invalid: " + "; ".join(errors))
 
 
-def render_files(tenants: Iterable[Tenant], profile: OperatorProfile) -> dict[str, str]:
+def render_files(
+    tenants: Iterable[Tenant],
+    profile: OperatorProfile,
+    domains: Mapping[uuid.UUID, Sequence[str]] | None = None,
+) -> dict[str, str]:
     """stack name -> file text, every object validated first (nothing is returned otherwise)."""
     files = {}
-    for resource in stack_resources(tenants, profile):
+    for resource in stack_resources(tenants, profile, domains=domains):
         name = resource["metadata"]["name"]
         errors = stack_errors(resource)
         if errors:
@@ -46,12 +51,13 @@ def write_files(
     directory: Path = OPERATOR_DIR,
     *,
     check: bool = False,
+    domains: Mapping[uuid.UUID, Sequence[str]] | None = None,
 ) -> GenerateReport:
     """Write one file per tenant with infrastructure. A purged tenant's file is removed (the
     `Stack` has `destroyOnFinalize: false`, so deleting it destroys nothing); a file for a slug
     the registry does not know is kept and reported."""
     tenants = list(tenants)
-    files = render_files(tenants, profile)
+    files = render_files(tenants, profile, domains)
     purged = {f"tenant-{t.slug}" for t in tenants if t.status is TenantStatus.PURGED}
     report = GenerateReport()
     if not check:

@@ -15,8 +15,10 @@ write them (`tenancy stacks operator`) beside the stack files.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -88,8 +90,16 @@ class OperatorProfile:
             )
 
 
-def stack_resource(tenant: Tenant, profile: OperatorProfile) -> dict[str, Any]:
-    """The `Stack` object for one tenant."""
+def config_value(value: Any) -> str:
+    """Stack config values are strings; structured ones (the verified domains) as JSON, which
+    the program reads back with `Config.get_object`."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def stack_resource(
+    tenant: Tenant, profile: OperatorProfile, domains: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The `Stack` object for one tenant serving the verified `domains`."""
     stack = f"tenant-{tenant.slug}"
     source: dict[str, Any] = {"projectRepo": profile.project_repo, "repoDir": profile.repo_dir}
     if profile.commit:
@@ -101,7 +111,9 @@ def stack_resource(tenant: Tenant, profile: OperatorProfile) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "stack": f"{profile.organization}/{stack}" if profile.organization else stack,
         **source,
-        "config": {key: str(value) for key, value in owned_config(tenant).items()},
+        "config": {
+            key: config_value(value) for key, value in owned_config(tenant, domains).items()
+        },
         "secretsRef": {
             secret.key: {
                 "type": "Secret",
@@ -144,9 +156,16 @@ def stack_resource(tenant: Tenant, profile: OperatorProfile) -> dict[str, Any]:
 
 
 def stack_resources(
-    tenants: Iterable[Tenant], profile: OperatorProfile, now: datetime | None = None
+    tenants: Iterable[Tenant],
+    profile: OperatorProfile,
+    now: datetime | None = None,
+    domains: Mapping[uuid.UUID, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """A `Stack` per tenant that has infrastructure (every one but the purged), by name."""
     now = now or datetime.now(UTC)
     chosen = [t for t in tenants if has_infrastructure(t, now)]
-    return [stack_resource(t, profile) for t in sorted(chosen, key=lambda t: t.slug)]
+    served = domains or {}
+    return [
+        stack_resource(t, profile, served.get(t.id, ()))
+        for t in sorted(chosen, key=lambda t: t.slug)
+    ]

@@ -4,6 +4,7 @@ operator's own CRD schema (vendored from its v2.9.0 release), secrets only as re
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,3 +168,16 @@ def test_cli_writes_operator_files_from_the_registry(cli_env: RegistryUrls, tmp_
     assert runner.invoke(app, [*argv, "--check"]).exit_code == 0
     bad = runner.invoke(app, [*argv[:-4], "--commit", "abc", "--directory", str(tmp_path)])
     assert bad.exit_code == 1 and "`commit` is 'abc'; expected a full 40-character" in bad.output
+
+
+def test_verified_domains_reach_the_stack_as_json_the_program_reads_back() -> None:
+    profile = OperatorProfile(REPO, commit=COMMIT)
+    acme = tenant("acme", "pro")
+    hosts = ["shop.acme.test", "www.acme.test"]
+    [resource] = stack_resources([acme], profile, domains={acme.id: hosts})
+    config = resource["spec"]["config"]
+    assert all(isinstance(value, str) for value in config.values())
+    assert json.loads(config["tenancy:verifiedDomains"]) == hosts
+    assert stack_errors(resource) == []
+    [plain] = stack_resources([acme], profile)
+    assert "tenancy:verifiedDomains" not in plain["spec"]["config"]
