@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from tenancy.cli import audit, db, dev, notifications, plans, retention, tenants
+from tenancy.cli import audit, db, dev, notifications, plans, redis_keys, retention, tenants
 from tenancy.cli.context import err_console
 from tenancy.cli.demo import demo
 from tenancy.errors import TenancyError
@@ -24,6 +24,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(dev.app, name="dev")
 app.add_typer(notifications.app, name="notifications")
 app.add_typer(retention.app, name="retention")
+app.add_typer(redis_keys.app, name="redis")
 app.command()(demo)
 
 # Packages that build on the core (the Pulumi program, the pipeline) add command groups through
