@@ -1,8 +1,9 @@
 """The sharded usage stream on a three-node Redis Cluster: recorder throughput, the server's
 cost per event on a shard, and ingest with one worker against two workers in parallel.
 
-- recorder: one process records pipelined batches into 1 shard, then into 2 shards (the
-  cluster client splits each batch by node); events per second, and the server's own
+- recorder: one process records pipelined batches into a single server (the baseline), then
+  into 1 and 2 shards of the cluster (the cluster client splits each batch by node and looks
+  up every key's slot); events per second, and the server's own
   microseconds per XADD (INFO commandstats), whose inverse is what one shard's node can take
   on one core.
 - ingest: the same events (valid API calls, agent executions and storage events of 1,000
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from redis.cluster import RedisCluster
 
 from bench.common import result, scratch_dir
+from bench.common_redis import throwaway_redis
 from pipelines.lib.ingest import IngestWindow
 from pipelines.lib.shard_drain import ShardDrain
 from pipelines.resources import UsageWarehouse
@@ -155,7 +157,7 @@ def main() -> int:
         help="the nodes' appendfsync (default everysec; always costs a disk flush per write)",
     )
     args = parser.parse_args()
-    n = 100_000 if args.quick else 600_000
+    n = 100_000 if args.quick else 300_000
     rounds = 2 if args.quick else 3
     base = scratch_dir("bench-shards-")
     cluster = RedisClusterServer(base / "cluster", fsync=args.fsync)
@@ -163,6 +165,10 @@ def main() -> int:
     try:
         tenants = [uuid.uuid4() for _ in range(1000)]
         batch = events(n, tenants, seed=3)
+        with throwaway_redis() as single:
+            started = time.perf_counter()
+            UsageRecorder(single, batch_size=1000).record_many(batch[: n // 2])
+            baseline = n // 2 / (time.perf_counter() - started)
         one = recorder_rate(cluster, batch[: n // 2], 1)
         two = recorder_rate(cluster, batch[: n // 2], 2)
         client = cluster.client()
@@ -177,7 +183,10 @@ def main() -> int:
         per_shard = [client.xlen(k) for k in stream_keys(SHARDS)]
         print(f"nodes: 3 primaries, appendfsync {args.fsync}")
         print(f"{n:,} events over {SHARDS} shards: {per_shard} (crc32 of the tenant id)")
-        print(f"recorder, one process: 1 shard {one:,.0f} events/s, 2 shards {two:,.0f} events/s")
+        print(
+            f"recorder, one process: single server {baseline:,.0f} events/s; cluster, 1 shard "
+            f"{one:,.0f} events/s, 2 shards {two:,.0f} events/s (x{two / baseline:.2f})"
+        )
         print(
             f"server cost per XADD: {usec:.2f} µs, so one shard's node takes about "
             f"{1e6 / usec:,.0f} events/s on one core"
