@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import redis
+from typer.testing import CliRunner
 
+from tenancy.cli.main import app
+from tenancy.devstack.redis import RedisServer
 from tenancy.quota_gate import state_key
 from tenancy.redis_key_migration import migrate_enforcement_keys, tagged_name
 from tenancy.tenant_status import TenantStatusStore, status_key
@@ -43,4 +47,20 @@ def test_suspended_tenant_stays_suspended_across_the_upgrade(redis_client: redis
     assert redis_client.get(state_key(other)) == b"new", "never overwritten"
     assert redis_client.get(f"tenant:{TENANT}:cache:x") == b"1", "tenant data untouched"
     assert migrate_enforcement_keys(redis_client).renamed == 0, "a second run has nothing to do"
+    redis_client.flushdb()
+
+
+def test_cli_reports_renames_and_conflicts(
+    redis_server: RedisServer, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENANCY_REDIS_URL", redis_server.url)
+    redis_client.set(f"platform:tenant:{TENANT}:status", '{"status": "active", "reason": null}')
+    ok = CliRunner().invoke(app, ["redis", "migrate-keys"])
+    assert ok.exit_code == 0 and "1 keys renamed" in ok.output, ok.output
+    redis_client.set(f"platform:tenant:{TENANT}:status", "stale")
+    conflict = CliRunner().invoke(app, ["redis", "migrate-keys"])
+    assert conflict.exit_code == 1
+    assert f"platform:tenant:{TENANT}:status: its hash-tagged name exists already" in (
+        conflict.output
+    )
     redis_client.flushdb()

@@ -19,6 +19,10 @@ def migrate_keys() -> None:
     result = migrate_enforcement_keys(redis_client())
     console.print(f"{result.renamed} keys renamed", highlight=False)
     for key in result.conflicts:
-        err_console.print(f"{key}: its hash-tagged name exists already; left as is")
+        err_console.print(
+            f"{key}: its hash-tagged name exists already; left as is",
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.conflicts:
         raise typer.Exit(1)
