@@ -181,6 +181,8 @@ def main() -> int:
             client.xgroup_create(key, "keeper", id="0")
             client.xgroup_create(key, PIPELINE_GROUP, id="0")
         per_shard = [client.xlen(k) for k in stream_keys(SHARDS)]
+        nodes = [cluster.node_of(client, k).port for k in stream_keys(SHARDS)]
+        print(f"shard streams on the nodes at ports {nodes}")
         print(f"nodes: 3 primaries, appendfsync {args.fsync}")
         print(f"{n:,} events over {SHARDS} shards: {per_shard} (crc32 of the tenant id)")
         print(
