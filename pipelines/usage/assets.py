@@ -20,9 +20,10 @@ from pipelines.partitions import (
     monthly_partitions,
     usage_shard_partitions,
 )
+from pipelines.redis_client import redis_client
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
 from pipelines.usage import checks
-from pipelines.usage.resources import StorageMeasurer, usage_stream_client
+from pipelines.usage.resources import StorageMeasurer
 from tenancy.errors import TenancyError
 from tenancy.metered import MeteredCounters, hard_api_quota
 from tenancy.plans import default_catalog
@@ -94,7 +95,7 @@ def usage_events(
 
     shards = len(usage_shard_partitions.get_partition_keys())
     shard = int(context.partition_key)
-    client = usage_stream_client(redis)
+    client = redis_client(redis)
     with warehouse_db.connection() as conn:
         drain = ShardDrain(
             conn,

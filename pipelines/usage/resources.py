@@ -1,5 +1,4 @@
-"""How much each tenant stores (bytes under `tenants/<id>/`, locally or in S3), and the Redis
-client of the usage stream (a cluster client when `TENANCY_REDIS_CLUSTER` is set)."""
+"""How much each tenant stores: bytes under `tenants/<id>/`, locally or in S3."""
 
 from __future__ import annotations
 
@@ -9,11 +8,7 @@ from pathlib import Path
 
 import boto3
 import dagster as dg
-import redis
 
-from pipelines.resources import RedisResource
-from tenancy.errors import ConfigurationError
-from tenancy.redis_connect import CLUSTER_VARIABLE, cluster_mode, connect
 from tenancy.settings import Settings
 
 TENANT_PREFIX = "tenants/"
@@ -77,18 +72,3 @@ def _tenant(name: str) -> uuid.UUID | None:
         return uuid.UUID(name) if len(name) == 36 else None
     except ValueError:
         return None
-
-
-def usage_stream_client(resource: RedisResource) -> redis.Redis:
-    """The resource's client; with `TENANCY_REDIS_CLUSTER` set, a cluster client for the same
-    URL (any node of the cluster), which routes each shard's stream to the node holding it."""
-    settings = Settings.from_env()
-    if not cluster_mode(settings.extra or {}):
-        return resource.client()
-    url = resource.url or settings.redis()
-    if not url:
-        raise ConfigurationError(
-            f"{CLUSTER_VARIABLE} is set but TENANCY_REDIS_URL is not; expected the URL of a "
-            "node of the Redis Cluster (the local stack runs a single server)"
-        )
-    return connect(url, cluster=True, socket_timeout=30, socket_connect_timeout=10)

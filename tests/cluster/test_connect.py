@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from redis.cluster import RedisCluster
 
+from pipelines.redis_client import redis_client
 from pipelines.resources import RedisResource
-from pipelines.usage.resources import usage_stream_client
 from tenancy.devstack.redis_cluster import RedisClusterServer
 from tenancy.errors import ConfigurationError
 from tenancy.redis_connect import cluster_mode, connect, is_cluster
@@ -36,7 +36,7 @@ def test_the_pipeline_asks_for_a_url_in_cluster_mode(
     monkeypatch.setenv("TENANCY_PROFILE", "local")
     monkeypatch.delenv("TENANCY_REDIS_URL", raising=False)
     with pytest.raises(ConfigurationError, match="TENANCY_REDIS_CLUSTER is set but TENANCY_"):
-        usage_stream_client(RedisResource())
-    client = usage_stream_client(RedisResource(url=redis_cluster.url))
+        redis_client(RedisResource())
+    client = redis_client(RedisResource(url=redis_cluster.url))
     assert isinstance(client, RedisCluster)
     client.close()
