@@ -24,6 +24,7 @@ from rich.table import Table
 
 from pipelines.definitions import ASSETS, BILLING_ASSETS, defs
 from pipelines.lib.periods import month_start, utc_midnight
+from pipelines.partitions import usage_shard_partitions
 from tenancy.agents import create_agent
 from tenancy.billing import ledger
 from tenancy.cli.demo import DEMO_TENANTS
@@ -156,7 +157,10 @@ def _materialize(now: datetime) -> None:
     instance = dg.DagsterInstance.get()
     month = month_start(now.date())
     steps = [
-        ("draining the usage stream into DuckDB", ["usage_events"], None, None),
+        *(
+            (f"draining usage stream shard {shard} into DuckDB", ["usage_events"], shard, None)
+            for shard in usage_shard_partitions.get_partition_keys()
+        ),
         (
             f"rolling up {month:%B} day by day",
             ["daily_tenant_usage"],
@@ -310,7 +314,7 @@ def main() -> int:
             f"created {len(tenants)} tenants (one per plan) with their agents, members and documents"
         )
         _backdate(db, now)
-        recorder = UsageRecorder(client)
+        recorder = UsageRecorder(client, shards=len(usage_shard_partitions.get_partition_keys()))
         recorded = _month_of_traffic(tenants, recorder, now)
         limited = _live_burst(tenants, RateLimiter(client), recorder)
         console.print(

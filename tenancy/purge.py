@@ -28,6 +28,7 @@ from tenancy.db.session import Database
 from tenancy.errors import ConfigurationError
 from tenancy.lifecycle import LifecycleError
 from tenancy.object_store import ObjectStore, S3ObjectStore, tenant_prefix
+from tenancy.redis_keys import enforcement_pattern
 from tenancy.redis_keys import tenant_prefix as redis_tenant_prefix
 from tenancy.settings import Settings
 from tenancy.storage_location import dedicated_bucket_name
@@ -93,7 +94,7 @@ def _scan(client: redis.Redis, pattern: str) -> Iterator[list[bytes]]:
 
 def _redis(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
     patterns = [f"{redis_tenant_prefix(tenant.id)}*"]
-    patterns += [f"platform:{kind}:{tenant.id}:*" for kind in PLATFORM_KINDS]
+    patterns += [enforcement_pattern(kind, tenant.id) for kind in PLATFORM_KINDS]
     removed = 0
     for pattern in patterns:
         for batch in _scan(targets.redis, pattern):

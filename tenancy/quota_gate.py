@@ -1,6 +1,6 @@
 """The quota gate: the request path's view of the enforcement state the pipeline writes.
 
-The state of a tenant is one Redis hash, `platform:quota:<id>:state`, metric -> JSON
+The state of a tenant is one Redis hash, `platform:quota:{<id>}:state`, metric -> JSON
 `{"reason": ..., "until": ISO-8601 UTC}` for each blocked metric. The pipeline replaces the
 whole hash in one transaction with a TTL past the latest `until`; no state, or an expired
 block, means allowed. The key is outside the tenant's own namespace, so the tenant's Redis

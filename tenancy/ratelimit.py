@@ -9,7 +9,7 @@ microseconds and T is fractional, so a limit that does not divide a minute (7,00
 above 60,000/min is kept (the stored TAT is rounded up to the microsecond, which errs on the
 side of admitting less, by at most 1 µs per request). The key is written only by `SET key tat PX ttl`, in the
 same atomic script that reads it: no key ever lacks a TTL. It lives under
-`platform:ratelimit:<tenant id>:<endpoint>`, outside the tenant's ACL pattern, so a tenant
+`platform:ratelimit:{<tenant id>}:<endpoint>`, outside the tenant's ACL pattern, so a tenant
 cannot refill its own bucket by deleting it.
 
 A `MeteredQuota` (a hard monthly limit, e.g. the free plan's API calls) adds a per-tenant,
@@ -301,7 +301,9 @@ class RateLimiter:
         for attempt in range(2):
             pipe = self.client.pipeline(transaction=False)
             for keys, args in calls:
-                pipe.evalsha(sha, 4, *keys, *args)  # type: ignore[arg-type]
+                # Not `pipe.evalsha`: redis-py's cluster pipeline refuses that method, though it
+                # routes the command itself by its keys' slot like any other.
+                pipe.execute_command("EVALSHA", sha, 4, *keys, *args)  # type: ignore[no-untyped-call]
             replies = pipe.execute(raise_on_error=False)
             if attempt == 0 and any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
                 sha = self._load()

@@ -1,8 +1,11 @@
 """Redis key names. Tenant data lives under `tenant:<id>:`; platform data under `platform:`.
 
-What the platform enforces on a tenant (quota blocks, rate-limit state) is platform data
-about the tenant, `platform:<kind>:<id>:...`: outside the `tenant:<id>:*` pattern of the
-tenant's own ACL user, so a tenant holding its credentials cannot erase its limits.
+What the platform enforces on a tenant (quota blocks, rate-limit state, lifecycle status) is
+platform data about the tenant, `platform:<kind>:{<id>}:...`: outside the `tenant:<id>:*`
+pattern of the tenant's own ACL user, so a tenant holding its credentials cannot erase its
+limits. The tenant id is a Redis Cluster hash tag (`{...}`): every enforcement key of one
+tenant hashes to the same slot, so the rate limiter's script, which reads and writes four of
+them in one call, runs on one node of a cluster (a script's keys must share a slot there).
 
 A key part that could widen a pattern (`*`, `?`, `[`) or add a level (`:`), or whitespace,
 is rejected, so no caller can build a key outside its tenant's namespace or one that an ACL
@@ -53,6 +56,22 @@ def platform_key(*parts: object) -> str:
     return ":".join(["platform", *(_part(p, i) for i, p in enumerate(parts, 1))])
 
 
+def hash_tag(value: object) -> str:
+    """`{<value>}`: the part of a key Redis Cluster hashes (the first `{...}` in the key),
+    so keys sharing it share a slot."""
+    text = _part(value, 0)
+    if "{" in text or "}" in text:
+        raise InvalidInputError("hash tag", value, "a key part without '{' or '}'")
+    return "{" + text + "}"
+
+
 def enforcement_key(kind: str, tenant_id: uuid.UUID | str, *parts: object) -> str:
-    """`platform:<kind>:<tenant id>:<part>...`: enforcement state about one tenant."""
-    return platform_key(kind, parse_tenant_id(tenant_id), *parts)
+    """`platform:<kind>:{<tenant id>}:<part>...`: enforcement state about one tenant, in the
+    tenant's cluster slot."""
+    return platform_key(kind, hash_tag(parse_tenant_id(tenant_id)), *parts)
+
+
+def enforcement_pattern(kind: str, tenant_id: uuid.UUID | str) -> str:
+    """The SCAN pattern of every `enforcement_key(kind, tenant_id, ...)`. `{` and `}` are
+    literal in Redis patterns; only `*`, `?`, `[` and `\\` are special."""
+    return f"{enforcement_key(kind, tenant_id)}:*"

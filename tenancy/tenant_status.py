@@ -1,4 +1,5 @@
-"""The tenant's lifecycle status as the request path reads it: `platform:tenant:<id>:status`.
+"""The tenant's lifecycle status as the request path reads it: `platform:tenant:{<id>}:status`
+(hash-tagged like every enforcement key, so the rate limiter's script can read it on a cluster).
 
 The registry is the truth; this is its copy in Redis, written after every committed
 transition so that the request path (quota gate, rate limiter, middleware) can refuse a
@@ -14,13 +15,13 @@ import uuid
 import redis
 
 from tenancy.errors import InvalidInputError
-from tenancy.redis_keys import platform_key
+from tenancy.redis_keys import enforcement_key
 from tenancy.tenant import TenantStatus
 from tenancy.validation import parse_tenant_id
 
 
 def status_key(tenant_id: uuid.UUID | str) -> str:
-    return platform_key("tenant", parse_tenant_id(tenant_id), "status")
+    return enforcement_key("tenant", parse_tenant_id(tenant_id), "status")
 
 
 class TenantStatusStore:

@@ -45,7 +45,10 @@ def enforced(redis_client: redis.Redis) -> list[str]:
     assert limiter.check(TENANT, "/v1/agents", POLICY).allowed
     assert not limiter.check(TENANT, "/v1/agents", POLICY).allowed
     keys = sorted(k.decode() for k in redis_client.keys("*"))
-    assert keys == [f"platform:quota:{TENANT}:state", f"platform:ratelimit:{TENANT}:/v1/agents"]
+    assert keys == [
+        f"platform:quota:{{{TENANT}}}:state",
+        f"platform:ratelimit:{{{TENANT}}}:/v1/agents",
+    ]
     return keys
 
 

@@ -35,7 +35,7 @@ def test_blocked_until_next_period(redis_client: redis.Redis) -> None:
         "the block ends with the period"
     )
     assert gate.check(uuid.uuid4(), now=NOW).allowed, "other tenants are unaffected"
-    ttl = redis_client.pttl(f"platform:quota:{TENANT}:state")
+    ttl = redis_client.pttl(f"platform:quota:{{{TENANT}}}:state")
     assert ttl > 0, "state always expires"
 
 

@@ -20,7 +20,7 @@ def test_keys_are_namespaced() -> None:
     )
     assert tenant_prefix(TENANT) == f"tenant:{TENANT}:"
     assert platform_key("usage", "events") == "platform:usage:events"
-    assert enforcement_key("quota", str(TENANT), "state") == f"platform:quota:{TENANT}:state"
+    assert enforcement_key("quota", str(TENANT), "state") == f"platform:quota:{{{TENANT}}}:state"
     with pytest.raises(InvalidInputError, match="tenant id is"):
         enforcement_key("quota", "*", "state")
 

@@ -23,7 +23,7 @@ def test_publish_and_get(redis_client: redis.Redis) -> None:
     assert store.get(str(TENANT)) == ("suspended", "unpaid invoice")
     store.publish(TENANT, "active", None)
     assert store.get(TENANT) == ("active", None)
-    assert status_key(TENANT) == f"platform:tenant:{TENANT}:status"
+    assert status_key(TENANT) == f"platform:tenant:{{{TENANT}}}:status"
     assert store.get(uuid.uuid4()) is None, "one tenant's status is not another's"
 
 

@@ -55,6 +55,14 @@ class DrainStats:
     trimmed: int = 0
     failed: list[str] = field(default_factory=list)  # entries left pending after an error
 
+    def add(self, other: DrainStats) -> None:
+        """Add another drain's counts (one run drains several streams of a shard)."""
+        for name in ("read", "inserted", "duplicates", "quarantined", "conflicts"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.over_delivered += other.over_delivered
+        self.trimmed += other.trimmed
+        self.failed += other.failed
+
 
 @dataclass
 class Drain:

@@ -12,6 +12,7 @@ from pipelines.lib.periods import next_month, utc_midnight
 from pipelines.lib.quota_math import QuotaState, QuotaStatus, evaluate
 from pipelines.partitions import WAREHOUSE_POOL, monthly_partitions
 from pipelines.quotas.resources import QuotaOutputs
+from pipelines.redis_client import redis_client
 from pipelines.resources import RedisResource, UsageWarehouse
 from pipelines.usage.assets import monthly_tenant_usage
 from tenancy.errors import TenancyError
@@ -130,7 +131,7 @@ def _enforce(
     until: datetime,
     now: datetime,
 ) -> None:
-    store = QuotaStateStore(redis.client())
+    store = QuotaStateStore(redis_client(redis))
     by_tenant: dict[uuid.UUID, dict[str, QuotaBlock]] = {}
     for _, _, status, quota in statuses:
         blocks = by_tenant.setdefault(quota.tenant_id, {})

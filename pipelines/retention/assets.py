@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.partitions import WAREHOUSE_POOL, daily_partitions
+from pipelines.redis_client import redis_client
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
 from pipelines.retention import checks
 from pipelines.retention.resources import RetentionTargets
@@ -26,7 +27,7 @@ def tenant_purges(
     keys, warehouse rows. A tenant on legal hold gets an audited `blocked_by_hold` instead;
     unfinished purges are resumed."""
     now = context.partition_time_window.end
-    client = redis.client()
+    client = redis_client(redis)
     try:
         with registry.database() as db:
             targets = PurgeTargets(

@@ -10,16 +10,18 @@ import pyarrow as pa
 from pydantic import Field
 
 from pipelines.lib import pipeline_metrics, warehouse
-from pipelines.lib.drain import Drain
 from pipelines.lib.ingest import IngestWindow
 from pipelines.lib.periods import days, utc_midnight
+from pipelines.lib.shard_drain import ShardDrain
 from pipelines.partitions import (
     PARTITIONS_START,
     WAREHOUSE_POOL,
     daily_partitions,
     monthly_partitions,
+    usage_shard_partitions,
 )
 from pipelines.quotas.resources import QuotaOutputs
+from pipelines.redis_client import redis_client
 from pipelines.resources import RedisResource, RegistryResource, UsageWarehouse
 from pipelines.usage import checks
 from pipelines.usage.resources import StorageMeasurer
@@ -28,7 +30,7 @@ from tenancy.metered import MeteredCounters, hard_api_quota
 from tenancy.plans import default_catalog
 from tenancy.registry import list_tenants, resource_counts
 from tenancy.tenant import Tenant, TenantStatus
-from tenancy.usage.stream import UsageConsumer
+from tenancy.usage.shards import shard_of
 
 CONSUMER = "dagster-usage-events"
 READ_BATCH = 20_000
@@ -70,6 +72,7 @@ class UsageIngestConfig(dg.Config):
 @dg.asset(
     group_name="usage",
     pool=WAREHOUSE_POOL,
+    partitions_def=usage_shard_partitions,
     check_specs=[checks.usage_events_quarantine_rate, checks.usage_events_no_stuck_entries],
 )
 def usage_events(
@@ -81,10 +84,11 @@ def usage_events(
     outputs: QuotaOutputs,
 ) -> dg.MaterializeResult:
     """Every usage event recorded on the request path, counted once per (tenant, event id):
-    drained from the Redis stream by a consumer group and validated; malformed, out-of-window,
-    unknown-tenant and conflicting entries are quarantined with their reason and raw bytes.
-    Entries are acknowledged only after DuckDB commits; acknowledged entries are then trimmed.
-    A successful drain stamps `usage_ingest_last_success_timestamp_seconds` for the alerts."""
+    drained from the partition's shard of the Redis stream by a consumer group and validated;
+    malformed, out-of-window, unknown-tenant and conflicting entries are quarantined with their
+    reason and raw bytes. Entries are acknowledged only after DuckDB commits; acknowledged
+    entries are then trimmed. Streams a former shard count left are drained too. A successful
+    drain stamps `usage_ingest_last_success_timestamp_seconds` for the alerts."""
 
     def registered() -> set[uuid.UUID]:
         """Tenants that may still have usage: every one but the purged (their tombstones stay
@@ -92,21 +96,30 @@ def usage_events(
         with registry.database() as db:
             return {t.id for t in list_tenants(db) if t.status is not TenantStatus.PURGED}
 
-    client = redis.client()
-    consumer = UsageConsumer(client, CONSUMER)
+    shards = len(usage_shard_partitions.get_partition_keys())
+    shard = int(context.partition_key)
+    client = redis_client(redis)
     with warehouse_db.connection() as conn:
-        stats = Drain(
+        drain = ShardDrain(
             conn,
-            consumer,
+            client,
+            shard,
+            shards,
+            CONSUMER,
             registered,
             config.window(datetime.now(UTC)),
             log=context.log.info,
             read_batch=READ_BATCH,
             max_entries=MAX_PER_RUN,
             max_deliveries=config.max_deliveries,
-        ).run()
+        )
+        stats = drain.run()
         with registry.database() as db:
-            tenants = [t for t in list_tenants(db) if t.status is TenantStatus.ACTIVE]
+            tenants = [
+                t
+                for t in list_tenants(db)
+                if t.status is TenantStatus.ACTIVE and shard_of(t.id, shards) == shard
+            ]
         reconciled = _reconcile_metered(conn, tenants, MeteredCounters(client))
     pipeline_metrics.write(
         outputs.beside(pipeline_metrics.INGEST_FILE),
@@ -114,6 +127,8 @@ def usage_events(
     )
     return dg.MaterializeResult(
         metadata={
+            "shard": shard,
+            "streams": drain.streams,
             "read": stats.read,
             "inserted": stats.inserted,
             "duplicates": stats.duplicates,
@@ -202,7 +217,7 @@ def _take_snapshots(
     group_name="usage",
     pool=WAREHOUSE_POOL,
     partitions_def=daily_partitions,
-    deps=[usage_events],
+    deps=[dg.AssetDep(usage_events, partition_mapping=dg.AllPartitionMapping())],
     backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[
         checks.daily_tenant_usage_totals_reconcile,
@@ -235,7 +250,10 @@ def daily_tenant_usage(
     group_name="usage",
     pool=WAREHOUSE_POOL,
     partitions_def=monthly_partitions,
-    deps=[usage_events, daily_tenant_usage],
+    deps=[
+        dg.AssetDep(usage_events, partition_mapping=dg.AllPartitionMapping()),
+        daily_tenant_usage,
+    ],
     check_specs=[checks.monthly_tenant_usage_totals_reconcile],
 )
 def monthly_tenant_usage(

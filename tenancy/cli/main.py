@@ -7,7 +7,17 @@ from importlib.metadata import entry_points
 
 import typer
 
-from tenancy.cli import audit, db, dev, domains, notifications, plans, retention, tenants
+from tenancy.cli import (
+    audit,
+    db,
+    dev,
+    domains,
+    notifications,
+    plans,
+    redis_keys,
+    retention,
+    tenants,
+)
 from tenancy.cli import members as members_cli
 from tenancy.cli.context import err_console
 from tenancy.cli.demo import demo
@@ -27,6 +37,7 @@ app.add_typer(notifications.app, name="notifications")
 app.add_typer(retention.app, name="retention")
 app.add_typer(members_cli.app, name="members")
 app.add_typer(domains.app, name="domains")
+app.add_typer(redis_keys.app, name="redis")
 app.command()(demo)
 
 # Packages that build on the core (the Pulumi program, the pipeline) add command groups through

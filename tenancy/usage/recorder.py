@@ -1,4 +1,5 @@
-"""Record usage on the request path: one XADD per event, or pipelined batches."""
+"""Record usage on the request path: one XADD per event, or pipelined batches, each event
+to its tenant's shard of the stream (`tenancy.usage.shards`)."""
 
 from __future__ import annotations
 
@@ -8,28 +9,37 @@ import redis
 
 from tenancy.metrics import TenancyMetrics
 from tenancy.usage.events import Metric, UsageEvent
-from tenancy.usage.stream import STREAM_KEY
+from tenancy.usage.shards import shard_of, stream_key
 
 
 class UsageRecorder:
-    """Appends events to the usage stream. A single `record` is one round trip; `record_many`
-    pipelines them (no MULTI: events are independent and each XADD is atomic)."""
+    """Appends events to the usage stream, each to the shard of its tenant (`shards`: N, the
+    same on every recorder and on the pipeline). A single `record` is one round trip;
+    `record_many` pipelines them (no MULTI: events are independent and each XADD is atomic;
+    a cluster client sends each node its part of the batch, in order)."""
 
     def __init__(
         self,
         client: redis.Redis,
-        stream: str = STREAM_KEY,
         metrics: TenancyMetrics | None = None,
         batch_size: int = 1000,
+        shards: int = 1,
     ) -> None:
         self.client = client
-        self.stream = stream
         self.metrics = metrics
         self.batch_size = batch_size
+        self.shards = shards
+        self._streams = [stream_key(i, shards) for i in range(shards)]
+
+    def stream_of(self, event: UsageEvent) -> str:
+        """The stream key `event` goes to."""
+        if self.shards == 1:
+            return self._streams[0]
+        return self._streams[shard_of(event.tenant_id, self.shards)]
 
     def record(self, event: UsageEvent) -> str:
         """Append one event; returns its stream entry id."""
-        entry_id = self.client.xadd(self.stream, event.to_fields())  # type: ignore[arg-type]
+        entry_id = self.client.xadd(self.stream_of(event), event.to_fields())  # type: ignore[arg-type]
         self._count(event)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
@@ -49,7 +59,7 @@ class UsageRecorder:
     def _flush(self, batch: list[UsageEvent]) -> list[str]:
         pipe = self.client.pipeline(transaction=False)
         for event in batch:
-            pipe.xadd(self.stream, event.to_fields())  # type: ignore[arg-type]
+            pipe.xadd(self.stream_of(event), event.to_fields())  # type: ignore[arg-type]
         raw = pipe.execute()
         for event in batch:
             self._count(event)

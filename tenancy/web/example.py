@@ -43,6 +43,7 @@ class ServiceConfig:
     redis_url: str
     platform_domain: str = "codexos.example"
     catalog: PlanCatalog | None = None
+    usage_shards: int = 1  # TENANCY_USAGE_SHARDS: the same N as the pipeline's
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
@@ -83,7 +84,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         limiter=RateLimiter(client, metrics=metrics),
         catalog=config.catalog or default_catalog(),
         resolver=FirstOf([HeaderResolver(), HostResolver(config.platform_domain)]),
-        recorder=UsageRecorder(client),
+        recorder=UsageRecorder(client, shards=config.usage_shards),
         metrics=metrics,
         activity=ActivityTracker(db, client),
     )

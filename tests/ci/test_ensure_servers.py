@@ -77,6 +77,9 @@ def test_not_root_without_sudo_is_a_clear_error(scratch: Path) -> None:
     tmp_path = scratch
     result = run_as_nobody(tmp_path, bin_dir(tmp_path, sudo_works=False))
     assert result.returncode == 1
-    assert "missing packages: chromium prometheus prometheus-node-exporter redis-server" in result.stderr
+    assert (
+        "missing packages: chromium prometheus prometheus-node-exporter redis-server"
+        in result.stderr
+    )
     assert "not root and no password-less sudo" in result.stderr
     assert (tmp_path / "sudo.log").read_text().splitlines() == ["-n true"]

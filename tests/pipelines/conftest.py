@@ -53,6 +53,7 @@ class Pipeline:
         if "usage_events" in assets:
             config = self.ingest if ingest is None else ingest
             run_config = {"ops": {"usage_events": {"config": config}}}
+            partition_key = partition_key or "0"  # the only shard of a default install
         return dg.materialize(
             [*ASSETS, *RETENTION_ASSETS],
             selection=list(assets),

@@ -1,0 +1,32 @@
+"""One Redis Cluster for the whole session (starting it takes about a second); each test
+starts from an empty keyspace and no tenant ACL users."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis.cluster import RedisCluster
+
+from tenancy.devstack.redis_cluster import RedisClusterServer
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(run_dir: Path) -> Iterator[RedisClusterServer]:
+    cluster = RedisClusterServer(run_dir / "redis-cluster")
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def cluster_client(redis_cluster: RedisClusterServer) -> Iterator[RedisCluster]:
+    redis_cluster.wait_ok()  # a test that restarted a node leaves the cluster healing
+    client = redis_cluster.client()
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    for name in client.execute_command("ACL", "USERS", target_nodes=RedisCluster.RANDOM):
+        if name.decode() != "default":
+            client.execute_command("ACL", "DELUSER", name, target_nodes=RedisCluster.ALL_NODES)
+    yield client
+    client.close()
