@@ -37,6 +37,7 @@ def tenants(n: int) -> list[TenantStackArgs]:
             "status": "suspended" if i % 10 == 0 else "active",
             "sharedBucket": "codexos-tenant-data",
             "platformAdminArn": "arn:aws:iam::123456789012:role/codexos-platform-admin",
+            "deployerArn": "arn:aws:iam::123456789012:role/codexos-deployer",
             "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/X",
             "egressCidrs": ["10.40.0.0/16"],
         }

@@ -20,6 +20,8 @@ from tenancy.validation import parse_tenant_id, validate_domain, validate_slug
 
 NAMESPACE = "tenancy"
 _ROLE_ARN = re.compile(r"arn:aws:iam::(\d{12}):role/[\w+=,.@/-]+")
+_PRINCIPAL_ARN = re.compile(r"arn:aws:iam::(\d{12}):(role|user)/[\w+=,.@/-]+")
+_ACCOUNT = re.compile(r"\d{12}")
 _OIDC_ARN = re.compile(r"arn:aws:iam::(\d{12}):oidc-provider/([\w.-]+(/[\w.-]+)*)")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
@@ -37,6 +39,7 @@ class TenantStackArgs:
     platform_admin_arn: str
     oidc_provider_arn: str
     shared_bucket: str | None
+    deployer_arn: str = ""
     domain: str | None = None
     egress_cidrs: tuple[str, ...] = ()
     ingress_namespace: str = "ingress"
@@ -47,6 +50,20 @@ class TenantStackArgs:
         match = _ROLE_ARN.fullmatch(self.platform_admin_arn)
         assert match is not None
         return match.group(1)
+
+    @property
+    def account_root_arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:root"
+
+    @property
+    def key_admin_arns(self) -> list[str]:
+        """Who manages (never uses) the tenant key: the platform admin and whoever runs `up`."""
+        return list(dict.fromkeys(a for a in (self.platform_admin_arn, self.deployer_arn) if a))
+
+    @property
+    def stopped(self) -> bool:
+        """Suspended and (soft-)deleted tenants keep their data but run nothing."""
+        return self.status is not TenantStatus.ACTIVE
 
     @property
     def oidc_issuer(self) -> str:
@@ -123,9 +140,12 @@ def parse_stack_config(
         raise StackConfigError(
             stack, key("status"), raw_status, "one of: active, suspended, deleted"
         ) from None
-    if status is TenantStatus.DELETED:
+    if status is TenantStatus.PURGED:
         raise StackConfigError(
-            stack, key("status"), raw_status, "active or suspended (a deleted tenant has no stack)"
+            stack,
+            key("status"),
+            raw_status,
+            "active, suspended or deleted (a purged tenant has no stack)",
         )
     if region is None or not _REGION.fullmatch(region):
         raise StackConfigError(stack, "aws:region", region, "an AWS region such as eu-west-1")
@@ -133,6 +153,28 @@ def parse_stack_config(
     if not _ROLE_ARN.fullmatch(admin):
         raise StackConfigError(
             stack, key("platformAdminArn"), admin, "arn:aws:iam::<12-digit account>:role/<name>"
+        )
+    deployer = require("deployerArn", "the IAM role or user ARN that runs `pulumi up`")
+    deployer_match = _PRINCIPAL_ARN.fullmatch(str(deployer))
+    if deployer_match is None:
+        raise StackConfigError(
+            stack,
+            key("deployerArn"),
+            deployer,
+            "arn:aws:iam::<12-digit account>:role/<name> or :user/<name>",
+        )
+    admin_account = str(admin).split(":")[4]
+    account = str(values.get("accountId") or admin_account)
+    if not _ACCOUNT.fullmatch(account) or account != admin_account:
+        raise StackConfigError(
+            stack, key("accountId"), account, "the 12-digit account of tenancy:platformAdminArn"
+        )
+    if deployer_match.group(1) != account:
+        raise StackConfigError(
+            stack,
+            key("deployerArn"),
+            deployer,
+            f"a principal of account {account} (the key's account)",
         )
     oidc = require("oidcProviderArn", "the cluster's IAM OIDC provider ARN")
     if not _OIDC_ARN.fullmatch(oidc):
@@ -168,6 +210,7 @@ def parse_stack_config(
         platform_admin_arn=admin,
         oidc_provider_arn=oidc,
         shared_bucket=shared_bucket,
+        deployer_arn=str(deployer),
         domain=domain,
         egress_cidrs=tuple(cidrs),
         ingress_namespace=str(values.get("ingressNamespace") or "ingress"),

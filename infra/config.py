@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra.args import NAMESPACE, TenantStackArgs, parse_stack_config
+from infra.providers import ClusterAccess
 from tenancy.plans import default_catalog
 
 #: Keys read from the `tenancy` namespace (all plain text; the one secret is read separately).
@@ -18,6 +19,8 @@ CONFIG_KEYS = (
     "domain",
     "sharedBucket",
     "platformAdminArn",
+    "deployerArn",
+    "accountId",
     "oidcProviderArn",
     "ingressNamespace",
 )
@@ -27,6 +30,7 @@ CONFIG_KEYS = (
 class StackConfig:
     args: TenantStackArgs
     redis_admin_url: pulumi.Output[str]
+    cluster: ClusterAccess
 
 
 def load() -> StackConfig:
@@ -36,4 +40,5 @@ def load() -> StackConfig:
     args = parse_stack_config(
         pulumi.get_stack(), values, default_catalog(), pulumi.Config("aws").get("region")
     )
-    return StackConfig(args, cfg.require_secret("redisAdminUrl"))
+    cluster = ClusterAccess(kubeconfig=cfg.get("kubeconfig"), context=cfg.get("kubeContext"))
+    return StackConfig(args, cfg.require_secret("redisAdminUrl"), cluster)

@@ -12,7 +12,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.args import TenantStackArgs
-from tenancy.tenant import TenantStatus
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 
@@ -30,7 +29,7 @@ def labels(args: TenantStackArgs) -> dict[str, str]:
 def quota_hard(args: TenantStackArgs) -> dict[str, str]:
     """The ResourceQuota from the plan; a suspended tenant may run no pods, which stops its agents."""
     quota = args.plan.kubernetes
-    pods = 0 if args.status is TenantStatus.SUSPENDED else quota.pods
+    pods = 0 if args.stopped else quota.pods
     return {
         "requests.cpu": quota.cpu,
         "limits.cpu": quota.cpu,

@@ -15,6 +15,7 @@ import pulumi
 from pulumi.runtime.mocks import MockMonitor
 
 from infra.args import TenantStackArgs
+from infra.providers import ClusterAccess, create_providers
 from infra.tenant_stack import TenantStack
 
 MOCK_REDIS_ADMIN_URL = "redis://mock-admin@redis.invalid:6379/0"
@@ -28,6 +29,9 @@ class RenderedResource:
     name: str
     props: dict[str, Any]
     parent_type: str | None = None
+    protect: bool = False
+    retain_on_delete: bool = False
+    provider: str | None = None  # the provider reference (`<urn>::<id>`) the engine would use
 
     def key_properties(self) -> dict[str, Any]:
         """A few properties that identify the resource in a table."""
@@ -42,16 +46,28 @@ def _fake_id(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]
 
 
-class _ParentRecordingMonitor(MockMonitor):
-    """The stock mock monitor, also noting each resource's parent type (Mocks never sees it)."""
+@dataclass(frozen=True)
+class _Options:
+    parent_type: str | None
+    protect: bool
+    retain_on_delete: bool
+
+
+class _OptionsRecordingMonitor(MockMonitor):
+    """The stock mock monitor, also noting each resource's parent type and the `protect` and
+    `retain_on_delete` options the program asked for (Mocks never sees them)."""
 
     def __init__(self, mocks: InventoryMocks) -> None:
         super().__init__(mocks)
-        self.parent_types: dict[str, str | None] = {}
+        self.options: dict[str, _Options] = {}
 
     def RegisterResource(self, request: Any) -> Any:
         parent = request.parent.split("::")[2].split("$")[-1] if request.parent else None
-        self.parent_types[request.name] = parent
+        self.options[request.name] = _Options(
+            parent,
+            request.HasField("protect") and request.protect,
+            request.HasField("retainOnDelete") and request.retainOnDelete,
+        )
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
 
@@ -61,6 +77,7 @@ class InventoryMocks(pulumi.runtime.Mocks):
     def __init__(self, args: TenantStackArgs) -> None:
         self.args = args
         self.resources: list[RenderedResource] = []
+        self.providers: list[RenderedResource] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
@@ -79,7 +96,11 @@ class InventoryMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:s3/bucket:Bucket":
             resource_id = inputs.get("bucket", args.name)
             outputs |= {"bucket": resource_id, "arn": f"arn:aws:s3:::{resource_id}"}
-        self.resources.append(RenderedResource(args.typ, args.name, inputs))
+        rendered = RenderedResource(args.typ, args.name, inputs, provider=args.provider)
+        if args.typ.startswith("pulumi:providers:"):
+            self.providers.append(rendered)
+        else:
+            self.resources.append(rendered)
         return resource_id, outputs
 
     def call(
@@ -91,7 +112,7 @@ class InventoryMocks(pulumi.runtime.Mocks):
 def render_tenant(args: TenantStackArgs) -> list[RenderedResource]:
     """Every resource `TenantStack` registers for `args`, in registration order."""
     mocks = InventoryMocks(args)
-    monitor = _ParentRecordingMonitor(mocks)
+    monitor = _OptionsRecordingMonitor(mocks)
     pulumi.runtime.set_mocks(
         mocks,
         project="codexos-tenancy",
@@ -103,10 +124,27 @@ def render_tenant(args: TenantStackArgs) -> list[RenderedResource]:
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def build() -> pulumi.Output[str]:
+        providers = create_providers(args.namespace, args.region, ClusterAccess())
         component.append(
-            TenantStack(args.namespace, args, pulumi.Output.secret(MOCK_REDIS_ADMIN_URL))
+            TenantStack(
+                args.namespace,
+                args,
+                pulumi.Output.secret(MOCK_REDIS_ADMIN_URL),
+                opts=providers.options(),
+            )
         )
         return component[0].namespace
 
     build()
-    return [replace(r, parent_type=monitor.parent_types.get(r.name)) for r in mocks.resources]
+    return [_with_options(r, monitor.options.get(r.name)) for r in mocks.resources]
+
+
+def _with_options(resource: RenderedResource, options: _Options | None) -> RenderedResource:
+    if options is None:
+        return resource
+    return replace(
+        resource,
+        parent_type=options.parent_type,
+        protect=options.protect,
+        retain_on_delete=options.retain_on_delete,
+    )

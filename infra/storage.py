@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.args import TenantStackArgs
+from infra.bucket_policy import bucket_policy
 
 PREFIXES = ("documents", "uploads", "exports")
 EXPORT_EXPIRY_DAYS = 30
@@ -26,7 +28,11 @@ def tenant_storage(
     bucket: aws.s3.Bucket | None = None
     if args.dedicated_bucket:
         bucket = aws.s3.Bucket(
-            f"{name}-bucket", bucket=f"codexos-tenant-{args.slug}", tags=args.tags, opts=child
+            f"{name}-bucket",
+            bucket=f"codexos-tenant-{args.slug}",
+            tags=args.tags,
+            # Emptying or replacing the bucket is the purge's job, never a config change's.
+            opts=pulumi.ResourceOptions(parent=parent, protect=True, retain_on_delete=True),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-bucket-encryption",
@@ -48,6 +54,14 @@ def tenant_storage(
             block_public_policy=True,
             ignore_public_acls=True,
             restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-bucket-policy",
+            bucket=bucket.id,
+            policy=pulumi.Output.all(bucket.bucket, key.arn).apply(
+                lambda v: json.dumps(bucket_policy(v[0], v[1]))
+            ),
             opts=child,
         )
         aws.s3.BucketVersioning(

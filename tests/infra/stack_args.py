@@ -23,6 +23,7 @@ def config_values(plan: str = "pro", **overrides: Any) -> dict[str, Any]:
         "status": "active",
         "sharedBucket": "codexos-tenant-data",
         "platformAdminArn": "arn:aws:iam::123456789012:role/codexos-platform-admin",
+        "deployerArn": "arn:aws:iam::123456789012:role/codexos-deployer",
         "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
         "egressCidrs": ["10.40.0.0/16"],
     }

@@ -48,8 +48,28 @@ def test_valid_config_builds_args() -> None:
             "config `tenancy:status` is 'paused'; expected one of: active, suspended, deleted",
         ),
         (
+            {"status": "purged"},
+            "config `tenancy:status` is 'purged'; expected active, suspended or deleted",
+        ),
+        (
             {"platformAdminArn": "admin"},
             "config `tenancy:platformAdminArn` is 'admin'; expected arn:aws:iam::",
+        ),
+        (
+            {"deployerArn": None},
+            "tenant-acme-pro: config `tenancy:deployerArn` is missing; expected the IAM role or user ARN that runs `pulumi up`",
+        ),
+        (
+            {"deployerArn": "arn:aws:sts::123456789012:assumed-role/ci/session"},
+            "config `tenancy:deployerArn` is 'arn:aws:sts::123456789012:assumed-role/ci/session'; expected arn:aws:iam::",
+        ),
+        (
+            {"deployerArn": "arn:aws:iam::210987654321:role/ci"},
+            "config `tenancy:deployerArn` is 'arn:aws:iam::210987654321:role/ci'; expected a principal of account 123456789012",
+        ),
+        (
+            {"accountId": "999999999999"},
+            "config `tenancy:accountId` is '999999999999'; expected the 12-digit account of tenancy:platformAdminArn",
         ),
         (
             {"sharedBucket": "Bad_Bucket"},
