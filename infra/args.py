@@ -27,6 +27,20 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 
 
+#: The widest block one egress service may name (a service, not the VPC or the internet).
+MIN_EGRESS_PREFIX = 16
+
+
+@dataclass(frozen=True)
+class EgressService:
+    """One destination tenant pods may reach: `tenancy:egressServices[i]` = {name, cidr, port}."""
+
+    name: str
+    cidr: str
+    port: int
+    protocol: str = "TCP"
+
+
 @dataclass(frozen=True)
 class TenantStackArgs:
     """The validated inputs of a `TenantStack`."""
@@ -41,7 +55,7 @@ class TenantStackArgs:
     shared_bucket: str | None
     deployer_arn: str = ""
     domain: str | None = None
-    egress_cidrs: tuple[str, ...] = ()
+    egress: tuple[EgressService, ...] = ()
     ingress_namespace: str = "ingress"
     extra_tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -188,16 +202,7 @@ def parse_stack_config(
         )
     if shared_bucket is not None and not _BUCKET.fullmatch(str(shared_bucket)):
         raise StackConfigError(stack, key("sharedBucket"), shared_bucket, "an S3 bucket name")
-    cidrs = values.get("egressCidrs") or []
-    if not isinstance(cidrs, list):
-        raise StackConfigError(stack, key("egressCidrs"), cidrs, "a list of CIDRs")
-    for index, cidr in enumerate(cidrs):
-        try:
-            ipaddress.ip_network(cidr, strict=True)
-        except (TypeError, ValueError):
-            raise StackConfigError(
-                stack, f"{key('egressCidrs')}[{index}]", cidr, "a CIDR such as 10.20.0.0/16"
-            ) from None
+    egress = parse_egress(stack, values.get("egressServices") or [])
     domain = values.get("domain") or None
     if domain is not None:
         domain = checked("domain", domain, "an RFC 1123 host name", validate_domain)
@@ -212,6 +217,39 @@ def parse_stack_config(
         shared_bucket=shared_bucket,
         deployer_arn=str(deployer),
         domain=domain,
-        egress_cidrs=tuple(cidrs),
+        egress=egress,
         ingress_namespace=str(values.get("ingressNamespace") or "ingress"),
     )
+
+
+def parse_egress(stack: str, raw: Any) -> tuple[EgressService, ...]:
+    """`tenancy:egressServices`: a list of {name, cidr, port[, protocol]}."""
+    field_name = f"{NAMESPACE}:egressServices"
+    if not isinstance(raw, list):
+        raise StackConfigError(stack, field_name, raw, "a list of {name, cidr, port}")
+    out = []
+    for index, item in enumerate(raw):
+        where = f"{field_name}[{index}]"
+        if not isinstance(item, Mapping) or not {"name", "cidr", "port"} <= set(item):
+            raise StackConfigError(stack, where, item, "a mapping with name, cidr and port")
+        try:
+            network = ipaddress.ip_network(item["cidr"], strict=True)
+        except (TypeError, ValueError):
+            raise StackConfigError(
+                stack, f"{where}.cidr", item["cidr"], "a CIDR such as 10.40.12.0/24"
+            ) from None
+        if network.version == 4 and network.prefixlen < MIN_EGRESS_PREFIX:
+            raise StackConfigError(
+                stack,
+                f"{where}.cidr",
+                item["cidr"],
+                f"the service's own block, /{MIN_EGRESS_PREFIX} or narrower",
+            )
+        port = item["port"]
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise StackConfigError(stack, f"{where}.port", port, "a port number 1-65535")
+        protocol = str(item.get("protocol", "TCP"))
+        if protocol not in ("TCP", "UDP"):
+            raise StackConfigError(stack, f"{where}.protocol", protocol, "TCP or UDP")
+        out.append(EgressService(str(item["name"]), str(network), port, protocol))
+    return tuple(out)

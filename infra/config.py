@@ -36,7 +36,7 @@ class StackConfig:
 def load() -> StackConfig:
     cfg = pulumi.Config(NAMESPACE)
     values: dict[str, object] = {k: cfg.get(k) for k in CONFIG_KEYS}
-    values["egressCidrs"] = cfg.get_object("egressCidrs")
+    values["egressServices"] = cfg.get_object("egressServices")
     args = parse_stack_config(
         pulumi.get_stack(), values, default_catalog(), pulumi.Config("aws").get("region")
     )

@@ -1,7 +1,8 @@
 """The tenant's Kubernetes namespace: labels, service account, network policy and quotas.
 
 Default deny in both directions, then explicit allows: within the namespace, DNS, the
-platform ingress controller, and egress only to the CIDRs listed in config.
+platform ingress controller, and egress only to the services listed in config (each a CIDR
+and one port) and, on 443 only, to AWS through the platform's VPC endpoints.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import pulumi_kubernetes as k8s
 from infra.args import TenantStackArgs
 
 NAME_LABEL = "kubernetes.io/metadata.name"
+#: Pod Security Admission: enforce, warn and audit all at `restricted`, pinned to a policy
+#: version so a cluster upgrade does not change what tenant pods may do without a review.
+POD_SECURITY_LEVEL = "restricted"
+POD_SECURITY_VERSION = "v1.33"
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,14 @@ class TenantNamespace:
 
 def labels(args: TenantStackArgs) -> dict[str, str]:
     return {**args.tags, "tenant-status": args.status.value}
+
+
+def pod_security_labels() -> dict[str, str]:
+    labels = {}
+    for mode in ("enforce", "warn", "audit"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = POD_SECURITY_LEVEL
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = POD_SECURITY_VERSION
+    return labels
 
 
 def quota_hard(args: TenantStackArgs) -> dict[str, str]:
@@ -62,7 +75,9 @@ def tenant_namespace(
     ns_name = args.namespace
     namespace = k8s.core.v1.Namespace(
         f"{name}-namespace",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=ns_name, labels=labels(args)),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=ns_name, labels={**labels(args), **pod_security_labels()}
+        ),
         opts=child,
     )
     in_ns = pulumi.ResourceOptions(parent=parent, depends_on=[namespace])
@@ -74,7 +89,20 @@ def tenant_namespace(
             labels=labels(args),
             annotations={"eks.amazonaws.com/role-arn": role_arn},
         ),
-        automount_service_account_token=True,
+        # IRSA needs no API token: EKS's pod identity webhook projects its own web identity
+        # token into pods of an annotated service account, and tenant code never calls the
+        # Kubernetes API.
+        automount_service_account_token=False,
+        opts=in_ns,
+    )
+    # The namespace's `default` service account exists already; patch it (server-side apply)
+    # so pods that name no service account get no API token either.
+    k8s.core.v1.ServiceAccountPatch(
+        f"{name}-default-service-account",
+        metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+            name="default", namespace=ns_name, labels=labels(args)
+        ),
+        automount_service_account_token=False,
         opts=in_ns,
     )
     every_pod = k8s.meta.v1.LabelSelectorArgs()
@@ -154,9 +182,9 @@ def tenant_namespace(
         in_ns,
         "allow-platform-ingress",
     )
-    if args.egress_cidrs:
+    for service in args.egress:
         _policy(
-            f"{name}-netpol-egress-cidrs",
+            f"{name}-netpol-egress-{service.name}",
             ns_name,
             args,
             k8s.networking.v1.NetworkPolicySpecArgs(
@@ -166,15 +194,19 @@ def tenant_namespace(
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                         to=[
                             k8s.networking.v1.NetworkPolicyPeerArgs(
-                                ip_block=k8s.networking.v1.IPBlockArgs(cidr=c)
+                                ip_block=k8s.networking.v1.IPBlockArgs(cidr=service.cidr)
                             )
-                            for c in args.egress_cidrs
+                        ],
+                        ports=[
+                            k8s.networking.v1.NetworkPolicyPortArgs(
+                                protocol=service.protocol, port=service.port
+                            )
                         ],
                     )
                 ],
             ),
             in_ns,
-            "allow-egress-cidrs",
+            f"allow-egress-{service.name}",
         )
     k8s.core.v1.ResourceQuota(
         f"{name}-quota",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from policies import tokens as t
+from policies.iam_rules import statements
 from policies.rule import Resource, ResourceRule, StackRule
 
 _TENANT_PREFIX = re.compile(r"tenants/([0-9a-f-]{36})/")
@@ -70,10 +70,7 @@ def _tags(props: dict[str, Any]) -> Iterable[str]:
 
 
 def _statements(props: dict[str, Any]) -> list[dict[str, Any]]:
-    policy = props.get("policy")
-    document = json.loads(policy) if isinstance(policy, str) else policy or {}
-    statements = document.get("Statement", [])
-    return [statements] if isinstance(statements, dict) else list(statements)
+    return statements(props.get("policy"))
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -35,6 +35,9 @@ FORBIDDEN = {
     "slaveof",
 }
 _KEYS = re.compile(r"~tenant:[0-9a-f-]{36}:\*")
+_CHANNELS = re.compile(r"&tenant:[0-9a-f-]{36}:\*")
+#: Rules that open everything at once, whatever else the list says.
+WIDE_OPEN = {"allkeys", "allchannels", "allcommands", "nopass", "+@all", "~*", "&*", "%RW~*"}
 
 
 def _acl(props: dict[str, Any]) -> Iterable[str]:
@@ -42,6 +45,17 @@ def _acl(props: dict[str, Any]) -> Iterable[str]:
     if rules is None:  # another kind of dynamic resource
         return
     rules = [str(r) for r in rules]
+    yield from acl_rule_defects(rules)
+
+
+def acl_rule_defects(rules: list[str]) -> Iterable[str]:
+    """What is wrong with a tenant user's ACL rules (a SETUSER list or an access string)."""
+    wide = sorted(r for r in rules if r.lower() in {w.lower() for w in WIDE_OPEN})
+    if wide:
+        yield f"opens everything with {', '.join(wide)}"
+    channel_rules = [r for r in rules if r.startswith("&") or r == "allchannels"]
+    if any(not _CHANNELS.fullmatch(r) for r in channel_rules):
+        yield f"channel patterns {channel_rules}; expected only &tenant:<id>:*"
     key_rules = [r for r in rules if r.startswith("~") or r.startswith("%") or r == "allkeys"]
     if not key_rules or any(not _KEYS.fullmatch(r) for r in key_rules):
         yield f"key patterns {key_rules}; expected exactly ~tenant:<id>:*"

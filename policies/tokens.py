@@ -14,11 +14,23 @@ IAM_ROLE = "aws:iam/role:Role"
 IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+SERVICE_ACCOUNT_PATCH = "kubernetes:core/v1:ServiceAccountPatch"
+SECRET = "kubernetes:core/v1:Secret"  # noqa: S105 (a type token)
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
 LIMIT_RANGE = "kubernetes:core/v1:LimitRange"
 DYNAMIC = "pulumi-python:dynamic:Resource"
 
 AWS_TAGGABLE = (KMS_KEY, BUCKET, BUCKET_OBJECT, IAM_ROLE)
-KUBERNETES = (NAMESPACE, SERVICE_ACCOUNT, NETWORK_POLICY, RESOURCE_QUOTA, LIMIT_RANGE)
+KUBERNETES = (
+    NAMESPACE,
+    SERVICE_ACCOUNT,
+    SERVICE_ACCOUNT_PATCH,
+    NETWORK_POLICY,
+    RESOURCE_QUOTA,
+    LIMIT_RANGE,
+    SECRET,
+    DEPLOYMENT,
+)
 REQUIRED_TAGS = ("tenant-id", "plan", "managed-by")

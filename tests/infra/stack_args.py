@@ -25,7 +25,10 @@ def config_values(plan: str = "pro", **overrides: Any) -> dict[str, Any]:
         "platformAdminArn": "arn:aws:iam::123456789012:role/codexos-platform-admin",
         "deployerArn": "arn:aws:iam::123456789012:role/codexos-deployer",
         "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
-        "egressCidrs": ["10.40.0.0/16"],
+        "egressServices": [
+            {"name": "redis", "cidr": "10.40.12.0/28", "port": 6379},
+            {"name": "postgres", "cidr": "10.40.13.0/28", "port": 5432},
+        ],
     }
     values.update(overrides)
     return {k: v for k, v in values.items() if v is not None}

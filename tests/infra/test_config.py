@@ -35,12 +35,25 @@ def test_valid_config_builds_args() -> None:
             "(plan pro stores under a prefix)",
         ),
         (
-            {"egressCidrs": ["10.0.0.0/8", "10.0.0.300/8"]},
-            "tenant-acme-pro: config `tenancy:egressCidrs[1]` is '10.0.0.300/8'; expected a CIDR such as 10.20.0.0/16",
+            {
+                "egressServices": [
+                    {"name": "redis", "cidr": "10.40.12.0/28", "port": 6379},
+                    {"name": "pg", "cidr": "10.0.0.300/24", "port": 5432},
+                ]
+            },
+            "tenant-acme-pro: config `tenancy:egressServices[1].cidr` is '10.0.0.300/24'; expected a CIDR such as 10.40.12.0/24",
         ),
         (
-            {"egressCidrs": ["10.0.0.1/8"]},
-            "config `tenancy:egressCidrs[0]` is '10.0.0.1/8'; expected a CIDR",
+            {"egressServices": [{"name": "vpc", "cidr": "10.0.0.0/8", "port": 443}]},
+            "config `tenancy:egressServices[0].cidr` is '10.0.0.0/8'; expected the service's own block, /16 or narrower",
+        ),
+        (
+            {"egressServices": [{"name": "redis", "cidr": "10.40.12.0/28", "port": 0}]},
+            "config `tenancy:egressServices[0].port` is 0; expected a port number 1-65535",
+        ),
+        (
+            {"egressServices": ["10.40.12.0/28"]},
+            "config `tenancy:egressServices[0]` is '10.40.12.0/28'; expected a mapping with name, cidr and port",
         ),
         ({"tenantId": "not-a-uuid"}, "config `tenancy:tenantId` is 'not-a-uuid'; expected a UUID"),
         (

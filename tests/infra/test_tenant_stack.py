@@ -198,6 +198,11 @@ def test_workload_role_is_scoped_to_tenant(inv: Inventory) -> None:
 def test_namespace_is_labelled_isolated_and_quota_follows_plan(inv: Inventory) -> None:
     ns = inv.one(t.NAMESPACE)
     labels = ns.props["metadata"]["labels"]
+    for mode in ("enforce", "warn", "audit"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", f"{ns.name}: {mode}"
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"].startswith("v1."), ns.name
+    for sa in inv.all(t.SERVICE_ACCOUNT) + inv.all(t.SERVICE_ACCOUNT_PATCH):
+        assert sa.props["automountServiceAccountToken"] is False, f"{sa.name}: API token mounted"
     assert (
         labels["tenant-id"] == str(inv.args.tenant_id) and labels["plan"] == inv.args.plan.name
     ), f"{ns.name}"
@@ -211,15 +216,21 @@ def test_namespace_is_labelled_isolated_and_quota_follows_plan(inv: Inventory) -
         "allow-same-namespace",
         "allow-dns",
         "allow-platform-ingress",
-        "allow-egress-cidrs",
+        "allow-egress-redis",
+        "allow-egress-postgres",
     }
     deny = policies["default-deny"]
     assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress", "Egress"], (
         "default-deny spec"
     )
     assert "ingress" not in deny and "egress" not in deny, "default-deny must allow nothing"
-    cidrs = [peer["ipBlock"]["cidr"] for peer in policies["allow-egress-cidrs"]["egress"][0]["to"]]
-    assert cidrs == ["10.40.0.0/16"], "egress only to configured CIDRs"
+    for service, cidr, port in (
+        ("redis", "10.40.12.0/28", 6379),
+        ("postgres", "10.40.13.0/28", 5432),
+    ):
+        (rule,) = policies[f"allow-egress-{service}"]["egress"]
+        assert rule["to"] == [{"ipBlock": {"cidr": cidr}}], f"egress to {service}: {rule}"
+        assert rule["ports"] == [{"protocol": "TCP", "port": port}], f"{service} port: {rule}"
     quota = inv.one(t.RESOURCE_QUOTA).props["spec"]["hard"]
     k8s = inv.args.plan.kubernetes
     assert quota == {
@@ -305,9 +316,9 @@ def test_stopped_tenant_runs_no_pods(status: str) -> None:
 
 
 def test_no_egress_policy_without_cidrs() -> None:
-    inv = Inventory.of(stack_args("free", egressCidrs=[]))
+    inv = Inventory.of(stack_args("free", egressServices=[]))
     names = {p.props["metadata"]["name"] for p in inv.all(t.NETWORK_POLICY)}
-    assert "allow-egress-cidrs" not in names and "default-deny" in names
+    assert not [n for n in names if n.startswith("allow-egress-")] and "default-deny" in names
 
 
 def test_component_outputs_resolve() -> None:
