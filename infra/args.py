@@ -23,7 +23,6 @@ _ROLE_ARN = re.compile(r"arn:aws:iam::(\d{12}):role/[\w+=,.@/-]+")
 _PRINCIPAL_ARN = re.compile(r"arn:aws:iam::(\d{12}):(role|user)/[\w+=,.@/-]+")
 _ACCOUNT = re.compile(r"\d{12}")
 _OIDC_ARN = re.compile(r"arn:aws:iam::(\d{12}):oidc-provider/([\w.-]+(/[\w.-]+)*)")
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 
 
@@ -42,6 +41,23 @@ class EgressService:
 
 
 @dataclass(frozen=True)
+class Workload:
+    """One agent runtime the tenant runs: `tenancy:workloads[i]` = {name, image, replicas}.
+    The image is pinned by digest so a redeploy runs exactly what was reviewed."""
+
+    name: str
+    image: str
+    replicas: int
+
+
+REDIS_MODES = ("self-managed", "elasticache")
+_IMAGE = re.compile(r"[\w.\-/:]+@sha256:[0-9a-f]{64}")
+_WORKLOAD_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?")
+_USER_GROUP = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,39}")
+_STACK_REF = re.compile(r"[\w.-]+/[\w.-]+/[\w.-]+")
+
+
+@dataclass(frozen=True)
 class TenantStackArgs:
     """The validated inputs of a `TenantStack`."""
 
@@ -52,8 +68,11 @@ class TenantStackArgs:
     region: str
     platform_admin_arn: str
     oidc_provider_arn: str
-    shared_bucket: str | None
     deployer_arn: str = ""
+    platform_stack: str = "organization/codexos-tenancy/platform"
+    redis_mode: str = "self-managed"
+    elasticache_user_group: str | None = None
+    workloads: tuple[Workload, ...] = ()
     domain: str | None = None
     egress: tuple[EgressService, ...] = ()
     ingress_namespace: str = "ingress"
@@ -195,13 +214,27 @@ def parse_stack_config(
         raise StackConfigError(
             stack, key("oidcProviderArn"), oidc, "arn:aws:iam::<account>:oidc-provider/<issuer>"
         )
-    shared_bucket = values.get("sharedBucket") or None
-    if plan.storage.model == "shared_prefix":
-        shared_bucket = require(
-            "sharedBucket", f"the shared bucket's name (plan {plan.name} stores under a prefix)"
+    platform_stack = str(values.get("platformStack") or "organization/codexos-tenancy/platform")
+    if not _STACK_REF.fullmatch(platform_stack):
+        raise StackConfigError(
+            stack,
+            key("platformStack"),
+            platform_stack,
+            "<org>/<project>/<stack>, e.g. organization/codexos-tenancy/platform",
         )
-    if shared_bucket is not None and not _BUCKET.fullmatch(str(shared_bucket)):
-        raise StackConfigError(stack, key("sharedBucket"), shared_bucket, "an S3 bucket name")
+    redis_mode = str(values.get("redisMode") or "self-managed")
+    if redis_mode not in REDIS_MODES:
+        raise StackConfigError(stack, key("redisMode"), redis_mode, "self-managed or elasticache")
+    user_group = values.get("elasticacheUserGroupId") or None
+    if redis_mode == "elasticache" and (
+        not isinstance(user_group, str) or not _USER_GROUP.fullmatch(user_group)
+    ):
+        raise StackConfigError(
+            stack,
+            key("elasticacheUserGroupId"),
+            user_group,
+            "the ElastiCache user group id (redisMode elasticache)",
+        )
     egress = parse_egress(stack, values.get("egressServices") or [])
     domain = values.get("domain") or None
     if domain is not None:
@@ -214,8 +247,11 @@ def parse_stack_config(
         region=region,
         platform_admin_arn=admin,
         oidc_provider_arn=oidc,
-        shared_bucket=shared_bucket,
         deployer_arn=str(deployer),
+        platform_stack=platform_stack,
+        redis_mode=redis_mode,
+        elasticache_user_group=user_group,
+        workloads=parse_workloads(stack, values.get("workloads") or []),
         domain=domain,
         egress=egress,
         ingress_namespace=str(values.get("ingressNamespace") or "ingress"),
@@ -252,4 +288,32 @@ def parse_egress(stack: str, raw: Any) -> tuple[EgressService, ...]:
         if protocol not in ("TCP", "UDP"):
             raise StackConfigError(stack, f"{where}.protocol", protocol, "TCP or UDP")
         out.append(EgressService(str(item["name"]), str(network), port, protocol))
+    return tuple(out)
+
+
+def parse_workloads(stack: str, raw: Any) -> tuple[Workload, ...]:
+    """`tenancy:workloads`: a list of {name, image (pinned by digest), replicas}."""
+    field_name = f"{NAMESPACE}:workloads"
+    if not isinstance(raw, list):
+        raise StackConfigError(stack, field_name, raw, "a list of {name, image, replicas}")
+    out: list[Workload] = []
+    for index, item in enumerate(raw):
+        where = f"{field_name}[{index}]"
+        if not isinstance(item, Mapping) or not {"name", "image", "replicas"} <= set(item):
+            raise StackConfigError(stack, where, item, "a mapping with name, image and replicas")
+        if not isinstance(item["name"], str) or not _WORKLOAD_NAME.fullmatch(item["name"]):
+            raise StackConfigError(stack, f"{where}.name", item["name"], "a DNS label")
+        if item["name"] in {w.name for w in out}:
+            raise StackConfigError(stack, f"{where}.name", item["name"], "a name used once")
+        if not isinstance(item["image"], str) or not _IMAGE.fullmatch(item["image"]):
+            raise StackConfigError(
+                stack,
+                f"{where}.image",
+                item["image"],
+                "an image pinned by digest (<repo>@sha256:<64 hex>)",
+            )
+        replicas = item["replicas"]
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+            raise StackConfigError(stack, f"{where}.replicas", replicas, "a whole number >= 1")
+        out.append(Workload(item["name"], item["image"], replicas))
     return tuple(out)

@@ -7,6 +7,7 @@ and one port) and, on 443 only, to AWS through the platform's VPC endpoints.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -25,6 +26,7 @@ POD_SECURITY_VERSION = "v1.33"
 class TenantNamespace:
     namespace: k8s.core.v1.Namespace
     service_account: k8s.core.v1.ServiceAccount
+    in_namespace: pulumi.ResourceOptions  # options for further objects in the namespace
 
 
 def labels(args: TenantStackArgs) -> dict[str, str]:
@@ -68,9 +70,23 @@ def _policy(
     )
 
 
+def _aws_peers(cidrs: list[list[str]]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    unique = sorted({c for group in cidrs for c in group})
+    return [
+        k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
+        for c in unique
+    ]
+
+
 def tenant_namespace(
-    name: str, args: TenantStackArgs, role_arn: pulumi.Output[str], parent: pulumi.Resource
+    name: str,
+    args: TenantStackArgs,
+    role_arn: pulumi.Output[str],
+    aws_cidrs: Sequence[pulumi.Output[list[str]]],
+    parent: pulumi.Resource,
 ) -> TenantNamespace:
+    """`aws_cidrs`: the platform's S3 gateway endpoint ranges and its STS/KMS interface
+    endpoint subnets, reachable on 443 only (no NAT, no instance metadata service)."""
     child = pulumi.ResourceOptions(parent=parent)
     ns_name = args.namespace
     namespace = k8s.core.v1.Namespace(
@@ -208,6 +224,23 @@ def tenant_namespace(
             in_ns,
             f"allow-egress-{service.name}",
         )
+    _policy(
+        f"{name}-netpol-aws-endpoints",
+        ns_name,
+        args,
+        k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=every_pod,
+            policy_types=["Egress"],
+            egress=[
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=pulumi.Output.all(*aws_cidrs).apply(_aws_peers),
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)],
+                )
+            ],
+        ),
+        in_ns,
+        "allow-aws-endpoints",
+    )
     k8s.core.v1.ResourceQuota(
         f"{name}-quota",
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -234,4 +267,4 @@ def tenant_namespace(
         ),
         opts=in_ns,
     )
-    return TenantNamespace(namespace, service_account)
+    return TenantNamespace(namespace, service_account, in_ns)

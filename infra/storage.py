@@ -22,8 +22,14 @@ class TenantStorage:
 
 
 def tenant_storage(
-    name: str, args: TenantStackArgs, key: aws.kms.Key, parent: pulumi.Resource
+    name: str,
+    args: TenantStackArgs,
+    key: aws.kms.Key,
+    shared_bucket: pulumi.Output[str],
+    parent: pulumi.Resource,
 ) -> TenantStorage:
+    """A dedicated bucket for plans that buy one; otherwise the platform's shared bucket (its
+    name read from the platform stack), where the tenant owns one prefix."""
     child = pulumi.ResourceOptions(parent=parent)
     bucket: aws.s3.Bucket | None = None
     if args.dedicated_bucket:
@@ -94,8 +100,7 @@ def tenant_storage(
         )
         bucket_name: pulumi.Output[str] = bucket.bucket
     else:
-        assert args.shared_bucket is not None  # guaranteed by parse_stack_config
-        bucket_name = pulumi.Output.from_input(args.shared_bucket)
+        bucket_name = shared_bucket
     for prefix in PREFIXES:
         # A zero-byte marker makes the prefix visible and proves puts work with the tenant key.
         aws.s3.BucketObjectv2(

@@ -30,9 +30,20 @@ def test_valid_config_builds_args() -> None:
             "tenant-acme-platinum: config `tenancy:plan` is 'platinum'; expected one of: free, pro, enterprise",
         ),
         (
-            {"sharedBucket": None},
-            "tenant-acme-pro: config `tenancy:sharedBucket` is missing; expected the shared bucket's name "
-            "(plan pro stores under a prefix)",
+            {"workloads": [{"name": "agent", "image": "ghcr.io/x/agent:latest", "replicas": 1}]},
+            "config `tenancy:workloads[0].image` is 'ghcr.io/x/agent:latest'; expected an image pinned by digest",
+        ),
+        (
+            {"workloads": [{"name": "agent", "image": "x@sha256:" + "a" * 64, "replicas": 0}]},
+            "config `tenancy:workloads[0].replicas` is 0; expected a whole number >= 1",
+        ),
+        (
+            {"redisMode": "elasticache"},
+            "config `tenancy:elasticacheUserGroupId` is missing; expected the ElastiCache user group id",
+        ),
+        (
+            {"redisMode": "memcached"},
+            "config `tenancy:redisMode` is 'memcached'; expected self-managed or elasticache",
         ),
         (
             {
@@ -84,10 +95,6 @@ def test_valid_config_builds_args() -> None:
             {"accountId": "999999999999"},
             "config `tenancy:accountId` is '999999999999'; expected the 12-digit account of tenancy:platformAdminArn",
         ),
-        (
-            {"sharedBucket": "Bad_Bucket"},
-            "config `tenancy:sharedBucket` is 'Bad_Bucket'; expected an S3 bucket name",
-        ),
     ],
 )
 def test_bad_config_names_the_key(overrides: dict[str, object], message: str) -> None:
@@ -116,7 +123,3 @@ def test_region_is_required() -> None:
         StackConfigError, match="config `aws:region` is missing; expected an AWS region"
     ):
         parse_stack_config("tenant-acme-pro", config_values(), load_catalog(), None)
-
-
-def test_dedicated_plan_needs_no_shared_bucket() -> None:
-    assert stack_args("enterprise", sharedBucket=None).shared_bucket is None

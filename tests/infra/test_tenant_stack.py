@@ -12,7 +12,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from infra.render import InventoryMocks
+from infra.platform_reference import platform_outputs
+from infra.render import MOCK_PLATFORM_OUTPUTS, InventoryMocks
 from infra.tenant_stack import TenantStack
 from policies import tokens as t
 from policies.kms_lockout import may_put_key_policy
@@ -218,7 +219,13 @@ def test_namespace_is_labelled_isolated_and_quota_follows_plan(inv: Inventory) -
         "allow-platform-ingress",
         "allow-egress-redis",
         "allow-egress-postgres",
+        "allow-aws-endpoints",
     }
+    (aws,) = policies["allow-aws-endpoints"]["egress"]
+    assert aws["ports"] == [{"protocol": "TCP", "port": 443}], f"AWS egress ports: {aws}"
+    assert sorted(p["ipBlock"]["cidr"] for p in aws["to"]) == sorted(
+        MOCK_PLATFORM_OUTPUTS["s3_cidrs"] + MOCK_PLATFORM_OUTPUTS["aws_api_cidrs"]
+    ), "AWS reached only through the platform stack's endpoints"
     deny = policies["default-deny"]
     assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress", "Egress"], (
         "default-deny spec"
@@ -329,7 +336,12 @@ def test_component_outputs_resolve() -> None:
 
     @pulumi.runtime.test
     def outputs() -> pulumi.Output[None]:
-        stack = TenantStack(args.namespace, args, pulumi.Output.secret("redis://mock"))
+        stack = TenantStack(
+            args.namespace,
+            args,
+            pulumi.Output.secret("redis://mock"),
+            platform_outputs(args.platform_stack),
+        )
 
         def check(values: list[str]) -> None:
             key_arn, bucket, role_arn, namespace = values
@@ -349,4 +361,4 @@ def test_component_outputs_resolve() -> None:
 
 def test_component_rejects_untyped_args() -> None:
     with pytest.raises(TypeError, match="tenant-x: args must be TenantStackArgs, got dict"):
-        TenantStack("tenant-x", {"slug": "x"}, "redis://mock")  # type: ignore[arg-type]
+        TenantStack("tenant-x", {"slug": "x"}, "redis://mock", None)  # type: ignore[arg-type]
