@@ -132,7 +132,7 @@ class InventoryMocks(pulumi.runtime.Mocks):
         elif args.typ == "pulumi:pulumi:StackReference":
             resource_id = inputs.get("name", args.name)
             outputs |= {"outputs": MOCK_PLATFORM_OUTPUTS, "secretOutputNames": []}
-        elif args.typ == "pulumi-python:dynamic:Resource" and "password" in inputs:
+        elif args.typ == "pulumi-python:dynamic:Resource" and "username" in inputs:
             outputs["password"] = MOCK_PASSWORD
         elif args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = MOCK_PASSWORD

@@ -64,7 +64,9 @@ def _public_access(props: dict[str, Any]) -> Iterable[str]:
 
 def _tags(props: dict[str, Any]) -> Iterable[str]:
     tags = props.get("tags") or {}
-    missing = [tag for tag in t.REQUIRED_TAGS if not tags.get(tag)]
+    # The platform stack's shared resources belong to no tenant.
+    required = ("managed-by",) if tags.get("component") == "platform" else t.REQUIRED_TAGS
+    missing = [tag for tag in required if not tags.get(tag)]
     if missing:
         yield f"missing tags: {', '.join(missing)}"
 
@@ -190,7 +192,8 @@ RESOURCE_RULES = (
     ),
     ResourceRule(
         "tags-present",
-        "Every taggable AWS resource carries tenant-id, plan and managed-by tags.",
+        "Every taggable AWS resource carries tenant-id, plan and managed-by tags (shared "
+        "platform resources: component=platform and managed-by).",
         "pass tags=args.tags to the resource",
         t.AWS_TAGGABLE,
         _tags,

@@ -57,7 +57,38 @@ def _egress(props: dict[str, Any]) -> Iterable[str]:
                 )
 
 
+def _workload(props: dict[str, Any]) -> Iterable[str]:
+    labels = _labels(props)
+    spec = props.get("spec") or {}
+    replicas = spec.get("replicas")
+    stopped = labels.get("tenant-status") in ("suspended", "deleted")
+    if stopped and replicas != 0 and not is_unknown(replicas):
+        yield f"tenant is {labels['tenant-status']} but replicas is {replicas!r}; expected 0"
+    pod = ((spec.get("template") or {}).get("spec")) or {}
+    if pod.get("automountServiceAccountToken") is not False:
+        yield "pod mounts a Kubernetes API token; expected automountServiceAccountToken false"
+    if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
+        yield "pod shares a host namespace"
+    for container in pod.get("containers") or []:
+        context = container.get("securityContext") or {}
+        name = container.get("name")
+        if context.get("privileged") or context.get("allowPrivilegeEscalation") is not False:
+            yield f"container {name} may escalate privileges"
+        if (context.get("capabilities") or {}).get("drop") != ["ALL"]:
+            yield f"container {name} keeps Linux capabilities; expected drop [ALL]"
+        if context.get("runAsNonRoot") is not True:
+            yield f"container {name} may run as root"
+
+
 RESOURCE_RULES = (
+    ResourceRule(
+        "workload-stopped-and-restricted",
+        "Tenant Deployments run zero replicas while the tenant is suspended or deleted, and "
+        "their pods meet Pod Security `restricted` without an API token.",
+        "build the Deployment with infra.workloads.tenant_workloads",
+        (t.DEPLOYMENT,),
+        _workload,
+    ),
     ResourceRule(
         "pod-security-restricted",
         "Tenant namespaces enforce, warn and audit the Pod Security `restricted` level.",

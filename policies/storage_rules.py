@@ -36,7 +36,10 @@ def missing_sse_denies(found: list[dict[str, Any]]) -> list[str]:
         if len(condition) == 1:
             ((operator, keys),) = condition.items()
             if isinstance(keys, dict) and len(keys) == 1:
-                present.add((operator, next(iter(keys))))
+                ((header, value),) = keys.items()
+                if operator == "StringNotLike" and header == KEY_ID and value not in ("*", ["*"]):
+                    operator = "StringNotEquals"  # a key pattern (the shared bucket's account keys)
+                present.add((operator, header))
     return [f"{op} {header}" for op, header in REQUIRED_DENIES if (op, header) not in present]
 
 

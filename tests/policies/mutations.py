@@ -116,6 +116,20 @@ def _dedicated(args: TenantStackArgs) -> bool:
     return args.dedicated_bucket
 
 
+def _stopped_but_running(r: RenderedResource) -> RenderedResource:
+    meta = r.props["metadata"]
+    spec = {**r.props["spec"], "replicas": 3}
+    return _with(
+        r, metadata={**meta, "labels": {**meta["labels"], "tenant-status": "suspended"}}, spec=spec
+    )
+
+
+def _privileged_container(r: RenderedResource) -> RenderedResource:
+    spec = json.loads(json.dumps(r.props["spec"]))
+    spec["template"]["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    return _with(r, spec=spec)
+
+
 CATALOG = (
     Mutation("irsa-trust-wildcard-sub-no-aud", "irsa-trust-pinned", _is(t.IAM_ROLE), _widen_trust),
     Mutation(

@@ -331,6 +331,24 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any], str]] = {
         },
         "egress[0] reaches 0.0.0.0/0",
     ),
+    "workload-stopped-and-restricted": (
+        t.DEPLOYMENT,
+        {
+            "metadata": {"labels": {"tenant-status": "suspended"}},
+            "spec": {
+                "replicas": 0,
+                "template": {"spec": {"automountServiceAccountToken": False, "containers": []}},
+            },
+        },
+        {
+            "metadata": {"labels": {"tenant-status": "suspended"}},
+            "spec": {
+                "replicas": 2,
+                "template": {"spec": {"automountServiceAccountToken": False, "containers": []}},
+            },
+        },
+        "tenant is suspended but replicas is 2; expected 0",
+    ),
 }
 
 
