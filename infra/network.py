@@ -198,48 +198,38 @@ def tenant_namespace(
         in_ns,
         "allow-platform-ingress",
     )
-    for service in args.egress:
-        _policy(
-            f"{name}-netpol-egress-{service.name}",
-            ns_name,
-            args,
-            k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=every_pod,
-                policy_types=["Egress"],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                ip_block=k8s.networking.v1.IPBlockArgs(cidr=service.cidr)
-                            )
-                        ],
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(
-                                protocol=service.protocol, port=service.port
-                            )
-                        ],
-                    )
-                ],
-            ),
-            in_ns,
-            f"allow-egress-{service.name}",
+    # One policy for every egress beyond the namespace and DNS: a rule per configured service
+    # (its CIDR, its one port), and AWS on 443 through the platform's endpoints.
+    service_rules = [
+        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+            to=[
+                k8s.networking.v1.NetworkPolicyPeerArgs(
+                    ip_block=k8s.networking.v1.IPBlockArgs(cidr=service.cidr)
+                )
+            ],
+            ports=[
+                k8s.networking.v1.NetworkPolicyPortArgs(
+                    protocol=service.protocol, port=service.port
+                )
+            ],
         )
+        for service in args.egress
+    ]
+    aws_rule = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=pulumi.Output.all(*aws_cidrs).apply(_aws_peers),
+        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)],
+    )
     _policy(
-        f"{name}-netpol-aws-endpoints",
+        f"{name}-netpol-egress",
         ns_name,
         args,
         k8s.networking.v1.NetworkPolicySpecArgs(
             pod_selector=every_pod,
             policy_types=["Egress"],
-            egress=[
-                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=pulumi.Output.all(*aws_cidrs).apply(_aws_peers),
-                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)],
-                )
-            ],
+            egress=[*service_rules, aws_rule],
         ),
         in_ns,
-        "allow-aws-endpoints",
+        "allow-egress",
     )
     k8s.core.v1.ResourceQuota(
         f"{name}-quota",

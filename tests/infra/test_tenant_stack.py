@@ -217,27 +217,23 @@ def test_namespace_is_labelled_isolated_and_quota_follows_plan(inv: Inventory) -
         "allow-same-namespace",
         "allow-dns",
         "allow-platform-ingress",
-        "allow-egress-redis",
-        "allow-egress-postgres",
-        "allow-aws-endpoints",
+        "allow-egress",
     }
-    (aws,) = policies["allow-aws-endpoints"]["egress"]
+    *services, aws = policies["allow-egress"]["egress"]
     assert aws["ports"] == [{"protocol": "TCP", "port": 443}], f"AWS egress ports: {aws}"
     assert sorted(p["ipBlock"]["cidr"] for p in aws["to"]) == sorted(
         MOCK_PLATFORM_OUTPUTS["s3_cidrs"] + MOCK_PLATFORM_OUTPUTS["aws_api_cidrs"]
     ), "AWS reached only through the platform stack's endpoints"
-    deny = policies["default-deny"]
-    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress", "Egress"], (
-        "default-deny spec"
-    )
-    assert "ingress" not in deny and "egress" not in deny, "default-deny must allow nothing"
-    for service, cidr, port in (
-        ("redis", "10.40.12.0/28", 6379),
-        ("postgres", "10.40.13.0/28", 5432),
-    ):
-        (rule,) = policies[f"allow-egress-{service}"]["egress"]
-        assert rule["to"] == [{"ipBlock": {"cidr": cidr}}], f"egress to {service}: {rule}"
-        assert rule["ports"] == [{"protocol": "TCP", "port": port}], f"{service} port: {rule}"
+    assert services == [
+        {
+            "to": [{"ipBlock": {"cidr": "10.40.12.0/28"}}],
+            "ports": [{"protocol": "TCP", "port": 6379}],
+        },
+        {
+            "to": [{"ipBlock": {"cidr": "10.40.13.0/28"}}],
+            "ports": [{"protocol": "TCP", "port": 5432}],
+        },
+    ], "egress only to each configured service on its port"
     quota = inv.one(t.RESOURCE_QUOTA).props["spec"]["hard"]
     k8s = inv.args.plan.kubernetes
     assert quota == {
@@ -322,10 +318,11 @@ def test_stopped_tenant_runs_no_pods(status: str) -> None:
     assert deny == [{"Sid": "TenantSuspended", "Effect": "Deny", "Action": "*", "Resource": "*"}]
 
 
-def test_no_egress_policy_without_cidrs() -> None:
+def test_no_service_egress_without_services() -> None:
     inv = Inventory.of(stack_args("free", egressServices=[]))
-    names = {p.props["metadata"]["name"] for p in inv.all(t.NETWORK_POLICY)}
-    assert not [n for n in names if n.startswith("allow-egress-")] and "default-deny" in names
+    policies = {p.props["metadata"]["name"]: p.props["spec"] for p in inv.all(t.NETWORK_POLICY)}
+    (aws,) = policies["allow-egress"]["egress"]
+    assert aws["ports"] == [{"protocol": "TCP", "port": 443}], "only AWS on 443 remains"
 
 
 def test_component_outputs_resolve() -> None:

@@ -184,7 +184,7 @@ CATALOG = (
     Mutation(
         "egress-to-anywhere",
         "egress-narrow",
-        _is(t.NETWORK_POLICY, "-netpol-egress-redis"),
+        _is(t.NETWORK_POLICY, "-netpol-egress"),
         _egress_anywhere,
     ),
     Mutation("pod-security-privileged", "pod-security-restricted", _is(t.NAMESPACE), _privileged),
