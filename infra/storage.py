@@ -11,6 +11,9 @@ import pulumi_aws as aws
 from infra.args import TenantStackArgs
 from infra.bucket_policy import bucket_policy
 
+#: Where the tenant's objects go under its prefix. S3 has no directories, so nothing is created
+#: for them: the first upload makes a prefix appear. (The deployer administers the tenant key
+#: but may not use it, so it could not write a marker object there anyway.)
 PREFIXES = ("documents", "uploads", "exports")
 EXPORT_EXPIRY_DAYS = 30
 
@@ -101,16 +104,4 @@ def tenant_storage(
         bucket_name: pulumi.Output[str] = bucket.bucket
     else:
         bucket_name = shared_bucket
-    for prefix in PREFIXES:
-        # A zero-byte marker makes the prefix visible and proves puts work with the tenant key.
-        aws.s3.BucketObjectv2(
-            f"{name}-prefix-{prefix}",
-            bucket=bucket_name,
-            key=f"{args.prefix}{prefix}/",
-            content="",
-            server_side_encryption="aws:kms",
-            kms_key_id=key.arn,
-            tags=args.tags,
-            opts=child,
-        )
     return TenantStorage(bucket_name, bucket)

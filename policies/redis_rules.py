@@ -8,6 +8,7 @@ from typing import Any
 
 from policies import tokens as t
 from policies.rule import ResourceRule
+from policies.unknowns import is_unknown
 
 FORBIDDEN = {
     "keys",
@@ -67,7 +68,27 @@ def acl_rule_defects(rules: list[str]) -> Iterable[str]:
         yield f"grants forbidden commands or categories: {', '.join(bad)}"
 
 
+def _elasticache(props: dict[str, Any]) -> Iterable[str]:
+    access = props.get("accessString")
+    if not isinstance(access, str) or is_unknown(access):
+        return
+    rules = access.split()
+    if not rules or rules[0] not in ("on", "off"):
+        yield "access string does not start with on or off"
+    if any(r.startswith("reset") for r in rules):
+        yield "access string contains reset (ElastiCache refuses it)"
+    yield from acl_rule_defects([r for r in rules if r not in ("on", "off")])
+
+
 RESOURCE_RULES = (
+    ResourceRule(
+        "elasticache-acl-allow-list",
+        "Tenant ElastiCache users have the same allow-list as self-managed ones, as an access "
+        "string that starts with on/off and has no reset.",
+        "build it with infra.data_plane.access_string",
+        (t.ELASTICACHE_USER,),
+        _elasticache,
+    ),
     ResourceRule(
         "redis-acl-allow-list",
         "Tenant Redis users reach only tenant:<id>:* keys through an explicit command allow-list.",

@@ -20,6 +20,7 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
 LIMIT_RANGE = "kubernetes:core/v1:LimitRange"
+ELASTICACHE_USER = "aws:elasticache/user:User"
 DYNAMIC = "pulumi-python:dynamic:Resource"
 
 AWS_TAGGABLE = (KMS_KEY, BUCKET, BUCKET_OBJECT, IAM_ROLE)

@@ -331,6 +331,12 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any], str]] = {
         },
         "egress[0] reaches 0.0.0.0/0",
     ),
+    "elasticache-acl-allow-list": (
+        t.ELASTICACHE_USER,
+        {"accessString": f"on ~tenant:{TENANT}:* &tenant:{TENANT}:* -@all +get"},
+        {"accessString": f"on ~tenant:{TENANT}:* allchannels -@all +get"},
+        "opens everything with allchannels",
+    ),
     "workload-stopped-and-restricted": (
         t.DEPLOYMENT,
         {
@@ -429,6 +435,22 @@ def test_redis_rule_refuses_foreign_or_global_key_patterns() -> None:
 @pytest.mark.parametrize("status", ["active", "suspended", "deleted"])
 def test_rendered_inventory_of_every_plan_passes(plan: str, status: str) -> None:
     assert check(render_tenant(stack_args(plan, status=status))) == []
+
+
+def test_rendered_elasticache_stack_passes_and_reset_is_caught() -> None:
+    resources = render_tenant(
+        stack_args("pro", redisMode="elasticache", elasticacheUserGroupId="codexos-tenants")
+    )
+    assert check(resources) == []
+    edited = [
+        replace(r, props={**r.props, "accessString": "on reset " + r.props["accessString"][3:]})
+        if r.type == t.ELASTICACHE_USER
+        else r
+        for r in resources
+    ]
+    found = [v for v in check(edited) if v.policy == "elasticache-acl-allow-list"]
+    assert [v.resource for v in found] == ["tenant-acme-pro-redis-user"], found
+    assert "contains reset" in found[0].message
 
 
 def _mutate(
