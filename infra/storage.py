@@ -11,10 +11,6 @@ import pulumi_aws as aws
 from infra.args import TenantStackArgs
 from infra.bucket_policy import bucket_policy
 
-#: Where the tenant's objects go under its prefix. S3 has no directories, so nothing is created
-#: for them: the first upload makes a prefix appear. (The deployer administers the tenant key
-#: but may not use it, so it could not write a marker object there anyway.)
-PREFIXES = ("documents", "uploads", "exports")
 EXPORT_EXPIRY_DAYS = 30
 
 
@@ -32,7 +28,9 @@ def tenant_storage(
     parent: pulumi.Resource,
 ) -> TenantStorage:
     """A dedicated bucket for plans that buy one; otherwise the platform's shared bucket (its
-    name read from the platform stack), where the tenant owns one prefix."""
+    name read from the platform stack), where the tenant owns one prefix. Nothing is written
+    under the prefix: S3 has no directories, and the deployer administers the tenant key but
+    may not use it."""
     child = pulumi.ResourceOptions(parent=parent)
     bucket: aws.s3.Bucket | None = None
     if args.dedicated_bucket:
