@@ -212,4 +212,16 @@ CATALOG = (
     Mutation(
         "redis-every-channel", "redis-acl-allow-list", _is(t.DYNAMIC, "-redis-user"), _redis("&*")
     ),
+    Mutation(
+        "suspended-workload-still-running",
+        "workload-stopped-and-restricted",
+        _is(t.DEPLOYMENT),
+        _stopped_but_running,
+    ),
+    Mutation(
+        "privileged-container",
+        "workload-stopped-and-restricted",
+        _is(t.DEPLOYMENT),
+        _privileged_container,
+    ),
 )
