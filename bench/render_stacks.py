@@ -35,10 +35,20 @@ def tenants(n: int) -> list[TenantStackArgs]:
             "slug": slug,
             "plan": plan,
             "status": "suspended" if i % 10 == 0 else "active",
-            "sharedBucket": "codexos-tenant-data",
+            "workloads": [
+                {
+                    "name": "agent-runtime",
+                    "image": "ghcr.io/x/agent@sha256:" + "ab" * 32,
+                    "replicas": 1,
+                }
+            ],
             "platformAdminArn": "arn:aws:iam::123456789012:role/codexos-platform-admin",
+            "deployerArn": "arn:aws:iam::123456789012:role/codexos-deployer",
             "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/X",
-            "egressCidrs": ["10.40.0.0/16"],
+            "egressServices": [
+                {"name": "redis", "cidr": "10.40.12.0/28", "port": 6379},
+                {"name": "postgres", "cidr": "10.40.13.0/28", "port": 5432},
+            ],
         }
         out.append(parse_stack_config(f"tenant-{slug}", values, catalog, "eu-west-1"))
     return out

@@ -21,11 +21,43 @@ from tenancy.validation import parse_tenant_id, validate_domain, validate_slug
 
 NAMESPACE = "tenancy"
 _ROLE_ARN = re.compile(r"arn:aws:iam::(\d{12}):role/[\w+=,.@/-]+")
+_PRINCIPAL_ARN = re.compile(r"arn:aws:iam::(\d{12}):(role|user)/[\w+=,.@/-]+")
+_ACCOUNT = re.compile(r"\d{12}")
 _OIDC_ARN = re.compile(r"arn:aws:iam::(\d{12}):oidc-provider/([\w.-]+(/[\w.-]+)*)")
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 #: The platform's ACME ClusterIssuers (infra/cluster_issuer.py); staging unless config says.
 ACME_ISSUERS = ("letsencrypt-staging", "letsencrypt-production")
+
+
+#: The widest block one egress service may name (a service, not the VPC or the internet).
+MIN_EGRESS_PREFIX = 16
+
+
+@dataclass(frozen=True)
+class EgressService:
+    """One destination tenant pods may reach: `tenancy:egressServices[i]` = {name, cidr, port}."""
+
+    name: str
+    cidr: str
+    port: int
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One agent runtime the tenant runs: `tenancy:workloads[i]` = {name, image, replicas}.
+    The image is pinned by digest so a redeploy runs exactly what was reviewed."""
+
+    name: str
+    image: str
+    replicas: int
+
+
+REDIS_MODES = ("self-managed", "elasticache")
+_IMAGE = re.compile(r"[\w.\-/:]+@sha256:[0-9a-f]{64}")
+_WORKLOAD_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?")
+_USER_GROUP = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{0,39}")
+_STACK_REF = re.compile(r"[\w.-]+/[\w.-]+/[\w.-]+")
 
 
 @dataclass(frozen=True)
@@ -39,9 +71,13 @@ class TenantStackArgs:
     region: str
     platform_admin_arn: str
     oidc_provider_arn: str
-    shared_bucket: str | None
+    deployer_arn: str = ""
+    platform_stack: str = "organization/codexos-tenancy/platform"
+    redis_mode: str = "self-managed"
+    elasticache_user_group: str | None = None
+    workloads: tuple[Workload, ...] = ()
     domain: str | None = None
-    egress_cidrs: tuple[str, ...] = ()
+    egress: tuple[EgressService, ...] = ()
     ingress_namespace: str = "ingress"
     extra_tags: Mapping[str, str] = field(default_factory=dict)
     verified_domains: tuple[str, ...] = ()
@@ -53,6 +89,20 @@ class TenantStackArgs:
         match = _ROLE_ARN.fullmatch(self.platform_admin_arn)
         assert match is not None
         return match.group(1)
+
+    @property
+    def account_root_arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:root"
+
+    @property
+    def key_admin_arns(self) -> list[str]:
+        """Who manages (never uses) the tenant key: the platform admin and whoever runs `up`."""
+        return list(dict.fromkeys(a for a in (self.platform_admin_arn, self.deployer_arn) if a))
+
+    @property
+    def stopped(self) -> bool:
+        """Suspended and (soft-)deleted tenants keep their data but run nothing."""
+        return self.status is not TenantStatus.ACTIVE
 
     @property
     def oidc_issuer(self) -> str:
@@ -129,9 +179,12 @@ def parse_stack_config(
         raise StackConfigError(
             stack, key("status"), raw_status, "one of: active, suspended, deleted"
         ) from None
-    if status is TenantStatus.DELETED:
+    if status is TenantStatus.PURGED:
         raise StackConfigError(
-            stack, key("status"), raw_status, "active or suspended (a deleted tenant has no stack)"
+            stack,
+            key("status"),
+            raw_status,
+            "active, suspended or deleted (a purged tenant has no stack)",
         )
     if region is None or not _REGION.fullmatch(region):
         raise StackConfigError(stack, "aws:region", region, "an AWS region such as eu-west-1")
@@ -140,28 +193,55 @@ def parse_stack_config(
         raise StackConfigError(
             stack, key("platformAdminArn"), admin, "arn:aws:iam::<12-digit account>:role/<name>"
         )
+    deployer = require("deployerArn", "the IAM role or user ARN that runs `pulumi up`")
+    deployer_match = _PRINCIPAL_ARN.fullmatch(str(deployer))
+    if deployer_match is None:
+        raise StackConfigError(
+            stack,
+            key("deployerArn"),
+            deployer,
+            "arn:aws:iam::<12-digit account>:role/<name> or :user/<name>",
+        )
+    admin_account = str(admin).split(":")[4]
+    account = str(values.get("accountId") or admin_account)
+    if not _ACCOUNT.fullmatch(account) or account != admin_account:
+        raise StackConfigError(
+            stack, key("accountId"), account, "the 12-digit account of tenancy:platformAdminArn"
+        )
+    if deployer_match.group(1) != account:
+        raise StackConfigError(
+            stack,
+            key("deployerArn"),
+            deployer,
+            f"a principal of account {account} (the key's account)",
+        )
     oidc = require("oidcProviderArn", "the cluster's IAM OIDC provider ARN")
     if not _OIDC_ARN.fullmatch(oidc):
         raise StackConfigError(
             stack, key("oidcProviderArn"), oidc, "arn:aws:iam::<account>:oidc-provider/<issuer>"
         )
-    shared_bucket = values.get("sharedBucket") or None
-    if plan.storage.model == "shared_prefix":
-        shared_bucket = require(
-            "sharedBucket", f"the shared bucket's name (plan {plan.name} stores under a prefix)"
+    platform_stack = str(values.get("platformStack") or "organization/codexos-tenancy/platform")
+    if not _STACK_REF.fullmatch(platform_stack):
+        raise StackConfigError(
+            stack,
+            key("platformStack"),
+            platform_stack,
+            "<org>/<project>/<stack>, e.g. organization/codexos-tenancy/platform",
         )
-    if shared_bucket is not None and not _BUCKET.fullmatch(str(shared_bucket)):
-        raise StackConfigError(stack, key("sharedBucket"), shared_bucket, "an S3 bucket name")
-    cidrs = values.get("egressCidrs") or []
-    if not isinstance(cidrs, list):
-        raise StackConfigError(stack, key("egressCidrs"), cidrs, "a list of CIDRs")
-    for index, cidr in enumerate(cidrs):
-        try:
-            ipaddress.ip_network(cidr, strict=True)
-        except (TypeError, ValueError):
-            raise StackConfigError(
-                stack, f"{key('egressCidrs')}[{index}]", cidr, "a CIDR such as 10.20.0.0/16"
-            ) from None
+    redis_mode = str(values.get("redisMode") or "self-managed")
+    if redis_mode not in REDIS_MODES:
+        raise StackConfigError(stack, key("redisMode"), redis_mode, "self-managed or elasticache")
+    user_group = values.get("elasticacheUserGroupId") or None
+    if redis_mode == "elasticache" and (
+        not isinstance(user_group, str) or not _USER_GROUP.fullmatch(user_group)
+    ):
+        raise StackConfigError(
+            stack,
+            key("elasticacheUserGroupId"),
+            user_group,
+            "the ElastiCache user group id (redisMode elasticache)",
+        )
+    egress = parse_egress(stack, values.get("egressServices") or [])
     domain = values.get("domain") or None
     if domain is not None:
         domain = checked("domain", domain, "an RFC 1123 host name", validate_domain)
@@ -179,9 +259,13 @@ def parse_stack_config(
         region=region,
         platform_admin_arn=admin,
         oidc_provider_arn=oidc,
-        shared_bucket=shared_bucket,
+        deployer_arn=str(deployer),
+        platform_stack=platform_stack,
+        redis_mode=redis_mode,
+        elasticache_user_group=user_group,
+        workloads=parse_workloads(stack, values.get("workloads") or []),
         domain=domain,
-        egress_cidrs=tuple(cidrs),
+        egress=egress,
         ingress_namespace=str(values.get("ingressNamespace") or "ingress"),
         verified_domains=verified,
         acme_issuer=issuer,
@@ -206,3 +290,64 @@ def _verified_domains(stack: str, name: str, value: Any) -> tuple[str, ...]:
             raise StackConfigError(stack, f"{name}[{index}]", domain, expected)
         seen.append(domain)
     return tuple(seen)
+
+
+def parse_egress(stack: str, raw: Any) -> tuple[EgressService, ...]:
+    """`tenancy:egressServices`: a list of {name, cidr, port[, protocol]}."""
+    field_name = f"{NAMESPACE}:egressServices"
+    if not isinstance(raw, list):
+        raise StackConfigError(stack, field_name, raw, "a list of {name, cidr, port}")
+    out = []
+    for index, item in enumerate(raw):
+        where = f"{field_name}[{index}]"
+        if not isinstance(item, Mapping) or not {"name", "cidr", "port"} <= set(item):
+            raise StackConfigError(stack, where, item, "a mapping with name, cidr and port")
+        try:
+            network = ipaddress.ip_network(item["cidr"], strict=True)
+        except (TypeError, ValueError):
+            raise StackConfigError(
+                stack, f"{where}.cidr", item["cidr"], "a CIDR such as 10.40.12.0/24"
+            ) from None
+        if network.version == 4 and network.prefixlen < MIN_EGRESS_PREFIX:
+            raise StackConfigError(
+                stack,
+                f"{where}.cidr",
+                item["cidr"],
+                f"the service's own block, /{MIN_EGRESS_PREFIX} or narrower",
+            )
+        port = item["port"]
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise StackConfigError(stack, f"{where}.port", port, "a port number 1-65535")
+        protocol = str(item.get("protocol", "TCP"))
+        if protocol not in ("TCP", "UDP"):
+            raise StackConfigError(stack, f"{where}.protocol", protocol, "TCP or UDP")
+        out.append(EgressService(str(item["name"]), str(network), port, protocol))
+    return tuple(out)
+
+
+def parse_workloads(stack: str, raw: Any) -> tuple[Workload, ...]:
+    """`tenancy:workloads`: a list of {name, image (pinned by digest), replicas}."""
+    field_name = f"{NAMESPACE}:workloads"
+    if not isinstance(raw, list):
+        raise StackConfigError(stack, field_name, raw, "a list of {name, image, replicas}")
+    out: list[Workload] = []
+    for index, item in enumerate(raw):
+        where = f"{field_name}[{index}]"
+        if not isinstance(item, Mapping) or not {"name", "image", "replicas"} <= set(item):
+            raise StackConfigError(stack, where, item, "a mapping with name, image and replicas")
+        if not isinstance(item["name"], str) or not _WORKLOAD_NAME.fullmatch(item["name"]):
+            raise StackConfigError(stack, f"{where}.name", item["name"], "a DNS label")
+        if item["name"] in {w.name for w in out}:
+            raise StackConfigError(stack, f"{where}.name", item["name"], "a name used once")
+        if not isinstance(item["image"], str) or not _IMAGE.fullmatch(item["image"]):
+            raise StackConfigError(
+                stack,
+                f"{where}.image",
+                item["image"],
+                "an image pinned by digest (<repo>@sha256:<64 hex>)",
+            )
+        replicas = item["replicas"]
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+            raise StackConfigError(stack, f"{where}.replicas", replicas, "a whole number >= 1")
+        out.append(Workload(item["name"], item["image"], replicas))
+    return tuple(out)

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.args import TenantStackArgs
-from tenancy.tenant import TenantStatus
+from infra.bucket_policy import sse_kms_denies
 
 
 def trust_policy(args: TenantStackArgs) -> str:
@@ -36,7 +36,7 @@ def trust_policy(args: TenantStackArgs) -> str:
 
 def access_policy(args: TenantStackArgs, bucket: str, key_arn: str) -> str:
     """Object actions under the tenant prefix only; listing only with that `s3:prefix`;
-    puts must use SSE-KMS with the tenant key; KMS only on that key."""
+    puts must use SSE-KMS with the tenant key (four separate denies); KMS only on that key."""
     bucket_arn = f"arn:aws:s3:::{bucket}"
     return json.dumps(
         {
@@ -60,18 +60,7 @@ def access_policy(args: TenantStackArgs, bucket: str, key_arn: str) -> str:
                     "Resource": bucket_arn,
                     "Condition": {"StringLike": {"s3:prefix": [f"{args.prefix}*"]}},
                 },
-                {
-                    "Sid": "PutRequiresTenantKey",
-                    "Effect": "Deny",
-                    "Action": "s3:PutObject",
-                    "Resource": f"{bucket_arn}/{args.prefix}*",
-                    "Condition": {
-                        "StringNotEquals": {
-                            "s3:x-amz-server-side-encryption": "aws:kms",
-                            "s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn,
-                        }
-                    },
-                },
+                *sse_kms_denies(f"{bucket_arn}/{args.prefix}*", key_arn),
                 {
                     "Sid": "OwnKeyWithOwnContext",
                     "Effect": "Allow",
@@ -138,7 +127,7 @@ def suspension_deny(
     name: str, args: TenantStackArgs, role: aws.iam.Role, parent: pulumi.Resource
 ) -> aws.iam.RolePolicy | None:
     """A deny-everything policy on the workload role of a suspended tenant; none otherwise."""
-    if args.status is not TenantStatus.SUSPENDED:
+    if not args.stopped:
         return None
     return aws.iam.RolePolicy(
         f"{name}-suspended-deny",

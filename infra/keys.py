@@ -19,19 +19,49 @@ class TenantKey:
     alias: aws.kms.Alias
 
 
+#: AWS's own key-administrator action list: everything that manages the key, nothing that uses it.
+ADMIN_ACTIONS = [
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
+]
+
+
 def key_policy(args: TenantStackArgs, tenant_role_arn: str) -> str:
-    """Only the platform admin manages the key; only the tenant's role may use it, and only
-    with its own tenant id as encryption context or through S3 for its objects."""
+    """The account root enables IAM policies (AWS's default statement, which also keeps the
+    key recoverable), the platform admin and the deployer administer the key without being
+    able to use it, and only the tenant's role uses it: with its own tenant id as encryption
+    context, or through S3 for its objects. Passes KMS's lockout safety check because the
+    principal that runs `up` is named in `KeyAdministrators`."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {
-                    "Sid": "PlatformAdminManages",
+                    "Sid": "EnableIamPolicies",
                     "Effect": "Allow",
-                    "Principal": {"AWS": args.platform_admin_arn},
+                    "Principal": {"AWS": args.account_root_arn},
                     "Action": "kms:*",
                     "Resource": "*",  # in a key policy "*" means this key
+                },
+                {
+                    "Sid": "KeyAdministrators",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": args.key_admin_arns},
+                    "Action": ADMIN_ACTIONS,
+                    "Resource": "*",
                 },
                 {
                     "Sid": "TenantRoleUsesWithItsContext",
@@ -68,7 +98,8 @@ def tenant_key(
         deletion_window_in_days=DELETION_WINDOW_DAYS,
         policy=role_arn.apply(lambda arn: key_policy(args, arn)),
         tags=args.tags,
-        opts=pulumi.ResourceOptions(parent=parent),
+        # Tenant data dies only by the purge's crypto-shred, never by a config change or destroy.
+        opts=pulumi.ResourceOptions(parent=parent, protect=True, retain_on_delete=True),
     )
     alias = aws.kms.Alias(
         f"{name}-key-alias",

@@ -1,36 +1,50 @@
 """The tenant's Kubernetes namespace: labels, service account, network policy and quotas.
 
 Default deny in both directions, then explicit allows: within the namespace, DNS, the
-platform ingress controller, and egress only to the CIDRs listed in config.
+platform ingress controller, and egress only to the services listed in config (each a CIDR
+and one port) and, on 443 only, to AWS through the platform's VPC endpoints.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.args import TenantStackArgs
-from tenancy.tenant import TenantStatus
 
 NAME_LABEL = "kubernetes.io/metadata.name"
+#: Pod Security Admission: enforce, warn and audit all at `restricted`, pinned to a policy
+#: version so a cluster upgrade does not change what tenant pods may do without a review.
+POD_SECURITY_LEVEL = "restricted"
+POD_SECURITY_VERSION = "v1.33"
 
 
 @dataclass(frozen=True)
 class TenantNamespace:
     namespace: k8s.core.v1.Namespace
     service_account: k8s.core.v1.ServiceAccount
+    in_namespace: pulumi.ResourceOptions  # options for further objects in the namespace
 
 
 def labels(args: TenantStackArgs) -> dict[str, str]:
     return {**args.tags, "tenant-status": args.status.value}
 
 
+def pod_security_labels() -> dict[str, str]:
+    labels = {}
+    for mode in ("enforce", "warn", "audit"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = POD_SECURITY_LEVEL
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = POD_SECURITY_VERSION
+    return labels
+
+
 def quota_hard(args: TenantStackArgs) -> dict[str, str]:
     """The ResourceQuota from the plan; a suspended tenant may run no pods, which stops its agents."""
     quota = args.plan.kubernetes
-    pods = 0 if args.status is TenantStatus.SUSPENDED else quota.pods
+    pods = 0 if args.stopped else quota.pods
     return {
         "requests.cpu": quota.cpu,
         "limits.cpu": quota.cpu,
@@ -56,14 +70,30 @@ def _policy(
     )
 
 
+def _aws_peers(cidrs: list[list[str]]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    unique = sorted({c for group in cidrs for c in group})
+    return [
+        k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
+        for c in unique
+    ]
+
+
 def tenant_namespace(
-    name: str, args: TenantStackArgs, role_arn: pulumi.Output[str], parent: pulumi.Resource
+    name: str,
+    args: TenantStackArgs,
+    role_arn: pulumi.Output[str],
+    aws_cidrs: Sequence[pulumi.Output[list[str]]],
+    parent: pulumi.Resource,
 ) -> TenantNamespace:
+    """`aws_cidrs`: the platform's S3 gateway endpoint ranges and its STS/KMS interface
+    endpoint subnets, reachable on 443 only (no NAT, no instance metadata service)."""
     child = pulumi.ResourceOptions(parent=parent)
     ns_name = args.namespace
     namespace = k8s.core.v1.Namespace(
         f"{name}-namespace",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=ns_name, labels=labels(args)),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=ns_name, labels={**labels(args), **pod_security_labels()}
+        ),
         opts=child,
     )
     in_ns = pulumi.ResourceOptions(parent=parent, depends_on=[namespace])
@@ -75,7 +105,20 @@ def tenant_namespace(
             labels=labels(args),
             annotations={"eks.amazonaws.com/role-arn": role_arn},
         ),
-        automount_service_account_token=True,
+        # IRSA needs no API token: EKS's pod identity webhook projects its own web identity
+        # token into pods of an annotated service account, and tenant code never calls the
+        # Kubernetes API.
+        automount_service_account_token=False,
+        opts=in_ns,
+    )
+    # The namespace's `default` service account exists already; patch it (server-side apply)
+    # so pods that name no service account get no API token either.
+    k8s.core.v1.ServiceAccountPatch(
+        f"{name}-default-service-account",
+        metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+            name="default", namespace=ns_name, labels=labels(args)
+        ),
+        automount_service_account_token=False,
         opts=in_ns,
     )
     every_pod = k8s.meta.v1.LabelSelectorArgs()
@@ -155,28 +198,39 @@ def tenant_namespace(
         in_ns,
         "allow-platform-ingress",
     )
-    if args.egress_cidrs:
-        _policy(
-            f"{name}-netpol-egress-cidrs",
-            ns_name,
-            args,
-            k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=every_pod,
-                policy_types=["Egress"],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                ip_block=k8s.networking.v1.IPBlockArgs(cidr=c)
-                            )
-                            for c in args.egress_cidrs
-                        ],
-                    )
-                ],
-            ),
-            in_ns,
-            "allow-egress-cidrs",
+    # One policy for every egress beyond the namespace and DNS: a rule per configured service
+    # (its CIDR, its one port), and AWS on 443 through the platform's endpoints.
+    service_rules = [
+        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+            to=[
+                k8s.networking.v1.NetworkPolicyPeerArgs(
+                    ip_block=k8s.networking.v1.IPBlockArgs(cidr=service.cidr)
+                )
+            ],
+            ports=[
+                k8s.networking.v1.NetworkPolicyPortArgs(
+                    protocol=service.protocol, port=service.port
+                )
+            ],
         )
+        for service in args.egress
+    ]
+    aws_rule = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=pulumi.Output.all(*aws_cidrs).apply(_aws_peers),
+        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)],
+    )
+    _policy(
+        f"{name}-netpol-egress",
+        ns_name,
+        args,
+        k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=every_pod,
+            policy_types=["Egress"],
+            egress=[*service_rules, aws_rule],
+        ),
+        in_ns,
+        "allow-egress",
+    )
     k8s.core.v1.ResourceQuota(
         f"{name}-quota",
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -203,4 +257,4 @@ def tenant_namespace(
         ),
         opts=in_ns,
     )
-    return TenantNamespace(namespace, service_account)
+    return TenantNamespace(namespace, service_account, in_ns)

@@ -110,10 +110,10 @@ def route_manifests(args: TenantStackArgs) -> list[dict[str, Any]]:
 
 
 def tenant_routes(
-    name: str, args: TenantStackArgs, parent: pulumi.Resource
+    name: str, args: TenantStackArgs, opts: pulumi.ResourceOptions
 ) -> list[pulumi.Resource]:
-    """Register the manifests of `route_manifests` as children of the tenant stack."""
-    opts = pulumi.ResourceOptions(parent=parent)
+    """Register the manifests of `route_manifests` in the tenant namespace (`opts`: the
+    namespace's options: parent, and the namespace as a dependency)."""
     resources: list[pulumi.Resource] = []
     for manifest in route_manifests(args):
         kind, meta = manifest["kind"], manifest["metadata"]

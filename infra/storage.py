@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.args import TenantStackArgs
+from infra.bucket_policy import bucket_policy
 
-PREFIXES = ("documents", "uploads", "exports")
 EXPORT_EXPIRY_DAYS = 30
 
 
@@ -20,13 +21,25 @@ class TenantStorage:
 
 
 def tenant_storage(
-    name: str, args: TenantStackArgs, key: aws.kms.Key, parent: pulumi.Resource
+    name: str,
+    args: TenantStackArgs,
+    key: aws.kms.Key,
+    shared_bucket: pulumi.Output[str],
+    parent: pulumi.Resource,
 ) -> TenantStorage:
+    """A dedicated bucket for plans that buy one; otherwise the platform's shared bucket (its
+    name read from the platform stack), where the tenant owns one prefix. Nothing is written
+    under the prefix: S3 has no directories, and the deployer administers the tenant key but
+    may not use it."""
     child = pulumi.ResourceOptions(parent=parent)
     bucket: aws.s3.Bucket | None = None
     if args.dedicated_bucket:
         bucket = aws.s3.Bucket(
-            f"{name}-bucket", bucket=f"codexos-tenant-{args.slug}", tags=args.tags, opts=child
+            f"{name}-bucket",
+            bucket=f"codexos-tenant-{args.slug}",
+            tags=args.tags,
+            # Emptying or replacing the bucket is the purge's job, never a config change's.
+            opts=pulumi.ResourceOptions(parent=parent, protect=True, retain_on_delete=True),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-bucket-encryption",
@@ -48,6 +61,14 @@ def tenant_storage(
             block_public_policy=True,
             ignore_public_acls=True,
             restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-bucket-policy",
+            bucket=bucket.id,
+            policy=pulumi.Output.all(bucket.bucket, key.arn).apply(
+                lambda v: json.dumps(bucket_policy(v[0], v[1]))
+            ),
             opts=child,
         )
         aws.s3.BucketVersioning(
@@ -80,18 +101,5 @@ def tenant_storage(
         )
         bucket_name: pulumi.Output[str] = bucket.bucket
     else:
-        assert args.shared_bucket is not None  # guaranteed by parse_stack_config
-        bucket_name = pulumi.Output.from_input(args.shared_bucket)
-    for prefix in PREFIXES:
-        # A zero-byte marker makes the prefix visible and proves puts work with the tenant key.
-        aws.s3.BucketObjectv2(
-            f"{name}-prefix-{prefix}",
-            bucket=bucket_name,
-            key=f"{args.prefix}{prefix}/",
-            content="",
-            server_side_encryption="aws:kms",
-            kms_key_id=key.arn,
-            tags=args.tags,
-            opts=child,
-        )
+        bucket_name = shared_bucket
     return TenantStorage(bucket_name, bucket)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from policies import tokens as t
+from policies.iam_rules import statements
 from policies.rule import Resource, ResourceRule, StackRule
 
 _TENANT_PREFIX = re.compile(r"tenants/([0-9a-f-]{36})/")
@@ -64,16 +64,15 @@ def _public_access(props: dict[str, Any]) -> Iterable[str]:
 
 def _tags(props: dict[str, Any]) -> Iterable[str]:
     tags = props.get("tags") or {}
-    missing = [tag for tag in t.REQUIRED_TAGS if not tags.get(tag)]
+    # The platform stack's shared resources belong to no tenant.
+    required = ("managed-by",) if tags.get("component") == "platform" else t.REQUIRED_TAGS
+    missing = [tag for tag in required if not tags.get(tag)]
     if missing:
         yield f"missing tags: {', '.join(missing)}"
 
 
 def _statements(props: dict[str, Any]) -> list[dict[str, Any]]:
-    policy = props.get("policy")
-    document = json.loads(policy) if isinstance(policy, str) else policy or {}
-    statements = document.get("Statement", [])
-    return [statements] if isinstance(statements, dict) else list(statements)
+    return statements(props.get("policy"))
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -193,7 +192,8 @@ RESOURCE_RULES = (
     ),
     ResourceRule(
         "tags-present",
-        "Every taggable AWS resource carries tenant-id, plan and managed-by tags.",
+        "Every taggable AWS resource carries tenant-id, plan and managed-by tags (shared "
+        "platform resources: component=platform and managed-by).",
         "pass tags=args.tags to the resource",
         t.AWS_TAGGABLE,
         _tags,

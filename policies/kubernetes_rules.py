@@ -32,7 +32,7 @@ def expected_quota(
         "limits.cpu": quota.cpu,
         "requests.memory": quota.memory,
         "limits.memory": quota.memory,
-        "pods": "0" if status == "suspended" else str(quota.pods),
+        "pods": "0" if status in ("suspended", "deleted") else str(quota.pods),
     }
 
 

@@ -46,7 +46,25 @@ def validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
             f"no Kubernetes {KUBERNETES_VERSION} schema for {api_version} {kind}"
         ) from None
     registry: Registry[Any] = Resource.from_contents(schema) @ (_definitions() @ Registry())
-    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+    return jsonschema.validators.Draft202012Validator(_inline(schema), registry=registry)
+
+
+def _inline(node: Any, seen: tuple[str, ...] = ()) -> Any:
+    """The schema with its definition references copied in (recursive ones stay references):
+    resolving a `$ref` on every object of every manifest is most of the validation time."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and "#/$defs/" in ref:
+            name = ref.rsplit("/", 1)[1]
+            if name in seen:
+                return node
+            target = _inline(_definitions().contents["$defs"][name], (*seen, name))
+            rest = {k: _inline(v, seen) for k, v in node.items() if k != "$ref"}
+            return {**target, **rest}
+        return {k: _inline(v, seen) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, seen) for v in node]
+    return node
 
 
 def schema_errors(manifest: dict[str, Any]) -> list[str]:

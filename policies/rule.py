@@ -28,6 +28,7 @@ class PolicyResource:
     type: str
     name: str
     props: dict[str, Any]
+    protect: bool | None = None  # None: the caller does not know the resource options
 
 
 @dataclass(frozen=True)

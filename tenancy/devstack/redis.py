@@ -20,12 +20,18 @@ class RedisServer:
     """Run `redis-server` daemonized with its pid, log and (empty) data under `base_dir`."""
 
     def __init__(
-        self, base_dir: Path, port: int | None = None, password: str | None = None
+        self,
+        base_dir: Path,
+        port: int | None = None,
+        password: str | None = None,
+        aclfile: bool = False,
     ) -> None:
         self.base_dir = base_dir.resolve()
         self.port = port or free_port()
         self.password = password or secrets.token_urlsafe(18)
         self.pid_file = base_dir / "redis.pid"
+        # With an aclfile, users live in `users.acl` (written by ACL SAVE, read at start).
+        self.aclfile = self.base_dir / "users.acl" if aclfile else None
 
     @property
     def url(self) -> str:
@@ -40,6 +46,11 @@ class RedisServer:
             f'save ""\nappendonly no\ndaemonize yes\ndir {self.base_dir}\n'
             f"pidfile {self.pid_file}\nlogfile {self.base_dir / 'redis.log'}\n"
         )
+        if self.aclfile is not None:
+            if not self.aclfile.exists():
+                self.aclfile.touch(mode=0o600)
+            with conf.open("a") as out:
+                out.write(f"aclfile {self.aclfile}\n")
         conf.chmod(0o600)
         result = subprocess.run(
             [find_redis().server, str(conf)],

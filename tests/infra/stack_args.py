@@ -15,16 +15,23 @@ TENANT_IDS = {
 }
 
 
+IMAGE = "ghcr.io/codexos/agent-runtime@sha256:" + "ab" * 32
+
+
 def config_values(plan: str = "pro", **overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "tenantId": str(TENANT_IDS.get(plan, uuid.uuid4())),
         "slug": f"acme-{plan}",
         "plan": plan,
         "status": "active",
-        "sharedBucket": "codexos-tenant-data",
+        "workloads": [{"name": "agent-runtime", "image": IMAGE, "replicas": 2}],
         "platformAdminArn": "arn:aws:iam::123456789012:role/codexos-platform-admin",
+        "deployerArn": "arn:aws:iam::123456789012:role/codexos-deployer",
         "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
-        "egressCidrs": ["10.40.0.0/16"],
+        "egressServices": [
+            {"name": "redis", "cidr": "10.40.12.0/28", "port": 6379},
+            {"name": "postgres", "cidr": "10.40.13.0/28", "port": 5432},
+        ],
     }
     values.update(overrides)
     return {k: v for k, v in values.items() if v is not None}

@@ -30,17 +30,41 @@ def test_valid_config_builds_args() -> None:
             "tenant-acme-platinum: config `tenancy:plan` is 'platinum'; expected one of: free, pro, enterprise",
         ),
         (
-            {"sharedBucket": None},
-            "tenant-acme-pro: config `tenancy:sharedBucket` is missing; expected the shared bucket's name "
-            "(plan pro stores under a prefix)",
+            {"workloads": [{"name": "agent", "image": "ghcr.io/x/agent:latest", "replicas": 1}]},
+            "config `tenancy:workloads[0].image` is 'ghcr.io/x/agent:latest'; expected an image pinned by digest",
         ),
         (
-            {"egressCidrs": ["10.0.0.0/8", "10.0.0.300/8"]},
-            "tenant-acme-pro: config `tenancy:egressCidrs[1]` is '10.0.0.300/8'; expected a CIDR such as 10.20.0.0/16",
+            {"workloads": [{"name": "agent", "image": "x@sha256:" + "a" * 64, "replicas": 0}]},
+            "config `tenancy:workloads[0].replicas` is 0; expected a whole number >= 1",
         ),
         (
-            {"egressCidrs": ["10.0.0.1/8"]},
-            "config `tenancy:egressCidrs[0]` is '10.0.0.1/8'; expected a CIDR",
+            {"redisMode": "elasticache"},
+            "config `tenancy:elasticacheUserGroupId` is missing; expected the ElastiCache user group id",
+        ),
+        (
+            {"redisMode": "memcached"},
+            "config `tenancy:redisMode` is 'memcached'; expected self-managed or elasticache",
+        ),
+        (
+            {
+                "egressServices": [
+                    {"name": "redis", "cidr": "10.40.12.0/28", "port": 6379},
+                    {"name": "pg", "cidr": "10.0.0.300/24", "port": 5432},
+                ]
+            },
+            "tenant-acme-pro: config `tenancy:egressServices[1].cidr` is '10.0.0.300/24'; expected a CIDR such as 10.40.12.0/24",
+        ),
+        (
+            {"egressServices": [{"name": "vpc", "cidr": "10.0.0.0/8", "port": 443}]},
+            "config `tenancy:egressServices[0].cidr` is '10.0.0.0/8'; expected the service's own block, /16 or narrower",
+        ),
+        (
+            {"egressServices": [{"name": "redis", "cidr": "10.40.12.0/28", "port": 0}]},
+            "config `tenancy:egressServices[0].port` is 0; expected a port number 1-65535",
+        ),
+        (
+            {"egressServices": ["10.40.12.0/28"]},
+            "config `tenancy:egressServices[0]` is '10.40.12.0/28'; expected a mapping with name, cidr and port",
         ),
         ({"tenantId": "not-a-uuid"}, "config `tenancy:tenantId` is 'not-a-uuid'; expected a UUID"),
         (
@@ -48,12 +72,28 @@ def test_valid_config_builds_args() -> None:
             "config `tenancy:status` is 'paused'; expected one of: active, suspended, deleted",
         ),
         (
+            {"status": "purged"},
+            "config `tenancy:status` is 'purged'; expected active, suspended or deleted",
+        ),
+        (
             {"platformAdminArn": "admin"},
             "config `tenancy:platformAdminArn` is 'admin'; expected arn:aws:iam::",
         ),
         (
-            {"sharedBucket": "Bad_Bucket"},
-            "config `tenancy:sharedBucket` is 'Bad_Bucket'; expected an S3 bucket name",
+            {"deployerArn": None},
+            "tenant-acme-pro: config `tenancy:deployerArn` is missing; expected the IAM role or user ARN that runs `pulumi up`",
+        ),
+        (
+            {"deployerArn": "arn:aws:sts::123456789012:assumed-role/ci/session"},
+            "config `tenancy:deployerArn` is 'arn:aws:sts::123456789012:assumed-role/ci/session'; expected arn:aws:iam::",
+        ),
+        (
+            {"deployerArn": "arn:aws:iam::210987654321:role/ci"},
+            "config `tenancy:deployerArn` is 'arn:aws:iam::210987654321:role/ci'; expected a principal of account 123456789012",
+        ),
+        (
+            {"accountId": "999999999999"},
+            "config `tenancy:accountId` is '999999999999'; expected the 12-digit account of tenancy:platformAdminArn",
         ),
     ],
 )
@@ -83,7 +123,3 @@ def test_region_is_required() -> None:
         StackConfigError, match="config `aws:region` is missing; expected an AWS region"
     ):
         parse_stack_config("tenant-acme-pro", config_values(), load_catalog(), None)
-
-
-def test_dedicated_plan_needs_no_shared_bucket() -> None:
-    assert stack_args("enterprise", sharedBucket=None).shared_bucket is None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
-from infra.redis_acl import RedisAclUserProvider
+from infra.redis_acl import RedisAclUserProvider, persist
 from tenancy import redis_acl
 from tenancy.devstack.redis import RedisServer
 
@@ -124,3 +125,32 @@ def test_diff_update_and_delete(redis_server: RedisServer, admin: redis.Redis) -
     assert provider.read(olds["username"], updated).id == ""
     with pytest.raises(redis.exceptions.AuthenticationError):
         login(redis_server, olds["username"], olds["password"]).ping()
+
+
+def test_users_survive_a_restart_when_redis_keeps_an_aclfile(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis-acl", aclfile=True)
+    server.start()
+    try:
+        provider = RedisAclUserProvider()
+        created = provider.create(props(server.url, A))
+        stopped = provider.create(props(server.url, B, rules=[*redis_acl.acl_rules(B), "off"]))
+        server.stop()
+        assert not server.running()
+        server.start()
+        with login(server, created.id, created.outs["password"]) as user:
+            user.set(f"tenant:{A}:k", "v")
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                user.get(f"tenant:{B}:k")
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            login(server, stopped.id, stopped.outs["password"]).ping()
+        provider.delete(created.id, created.outs)
+        server.stop()
+        server.start()
+        with redis.Redis.from_url(server.url) as admin:
+            assert set(admin.acl_users()) == {"default", stopped.id}, "a deleted user came back"
+    finally:
+        server.destroy()
+
+
+def test_without_an_aclfile_nothing_is_saved(redis_server: RedisServer, admin: redis.Redis) -> None:
+    assert persist(admin) is False

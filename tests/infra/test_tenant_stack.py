@@ -7,13 +7,16 @@ each assertion names the resource it is about.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 import pytest
 
-from infra.render import InventoryMocks
+from infra.platform_reference import platform_outputs
+from infra.render import MOCK_PLATFORM_OUTPUTS, InventoryMocks
 from infra.tenant_stack import TenantStack
 from policies import tokens as t
+from policies.kms_lockout import may_put_key_policy
 from tenancy import redis_acl
 from tests.infra.inventory import Inventory, statements
 from tests.infra.stack_args import stack_args
@@ -38,36 +41,101 @@ def test_every_child_is_parented_to_the_component(inv: Inventory) -> None:
         )
 
 
-def test_kms_key_rotates_and_only_admin_and_tenant_role_may_use_it(inv: Inventory) -> None:
+def test_kms_key_rotates_and_separates_administration_from_use(inv: Inventory) -> None:
     key = inv.one(t.KMS_KEY)
     assert key.props["enableKeyRotation"] is True, f"{key.name}: rotation off"
     assert key.props["deletionWindowInDays"] == 30, f"{key.name}: deletion window"
     alias = inv.one("aws:kms/alias:Alias")
     assert alias.props["name"] == f"alias/tenant-{inv.args.slug}", f"{alias.name}: alias name"
-    principals = {json.dumps(s["Principal"]) for s in statements(key).values()}
+    s = statements(key)
+    assert s["EnableIamPolicies"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}, (
+        f"{key.name}: no account-root statement"
+    )
+    admins = s["KeyAdministrators"]
+    assert admins["Principal"]["AWS"] == [
+        inv.args.platform_admin_arn,
+        "arn:aws:iam::123456789012:role/codexos-deployer",
+    ], f"{key.name}: administrators"
+    assert not {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:*"} & set(
+        admins["Action"]
+    ), f"{key.name}: administrators may use the key"
     role_arn = f"arn:aws:iam::123456789012:role/tenant-{inv.args.slug}-workload"
-    assert principals == {
-        json.dumps({"AWS": inv.args.platform_admin_arn}),
-        json.dumps({"AWS": role_arn}),
-    }, f"{key.name}: key policy principals {principals}"
-    use = statements(key)["TenantRoleUsesWithItsContext"]
-    assert use["Condition"]["StringEquals"] == {
+    users = {sid for sid, st in s.items() if st["Principal"] == {"AWS": role_arn}}
+    assert users == {"TenantRoleUsesWithItsContext", "TenantRoleUsesViaS3"}, f"{key.name}"
+    assert s["TenantRoleUsesWithItsContext"]["Condition"]["StringEquals"] == {
         "kms:EncryptionContext:tenant_id": str(inv.args.tenant_id)
     }
 
 
+def test_key_policy_passes_the_lockout_check_for_deployer_and_root(inv: Inventory) -> None:
+    policy = inv.one(t.KMS_KEY).props["policy"]
+    for principal in (
+        "arn:aws:iam::123456789012:role/codexos-deployer",
+        "arn:aws:iam::123456789012:role/codexos-platform-admin",
+        "arn:aws:iam::123456789012:root",
+    ):
+        assert may_put_key_policy(policy, principal), f"{principal} locked out of the key"
+    workload = f"arn:aws:iam::123456789012:role/tenant-{inv.args.slug}-workload"
+    document = json.loads(policy)
+    without_root = {
+        **document,
+        "Statement": [st for st in document["Statement"] if st["Sid"] != "EnableIamPolicies"],
+    }
+    assert not may_put_key_policy(without_root, workload), "the tenant role may rewrite its key"
+
+
+def test_lockout_model_refuses_the_old_admin_only_policy() -> None:
+    admin_only = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:role/codexos-platform-admin"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ]
+    }
+    assert not may_put_key_policy(admin_only, "arn:aws:iam::123456789012:user/ci")
+    denied = {
+        "Statement": [
+            *admin_only["Statement"],
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "kms:Put*",
+                "Resource": "*",
+            },
+        ]
+    }
+    assert not may_put_key_policy(denied, "arn:aws:iam::123456789012:role/codexos-platform-admin")
+
+
+def test_tenant_data_is_protected_and_retained_on_delete(inv: Inventory) -> None:
+    guarded = [inv.one(t.KMS_KEY), *inv.all(t.BUCKET)]
+    assert len(guarded) == (2 if inv.args.dedicated_bucket else 1)
+    for r in guarded:
+        assert r.protect and r.retain_on_delete, (
+            f"{r.name}: protect={r.protect} retain_on_delete={r.retain_on_delete}"
+        )
+    assert not inv.one(t.IAM_ROLE).protect, "only data-bearing resources are protected"
+
+
+def test_every_resource_uses_the_explicit_providers(inv: Inventory) -> None:
+    for r in inv.resources:
+        package = r.type.split(":")[0]
+        if package in ("aws", "kubernetes"):
+            assert r.provider and f"pulumi:providers:{package}::{inv.args.namespace}-" in (
+                r.provider
+            ), f"{r.name}: provider {r.provider}"
+
+
 def test_storage_by_plan(inv: Inventory) -> None:
     key_arn = "arn:aws:kms:eu-west-1:123456789012:key/"
-    objects = inv.all(t.BUCKET_OBJECT)
-    assert sorted(o.props["key"] for o in objects) == [
-        f"tenants/{inv.args.tenant_id}/{p}/" for p in ("documents", "exports", "uploads")
-    ], f"prefix markers: {[o.name for o in objects]}"
-    for o in objects:
-        assert o.props["serverSideEncryption"] == "aws:kms", f"{o.name}: not SSE-KMS"
-        assert o.props["kmsKeyId"].startswith(key_arn), f"{o.name}: not the tenant key"
+    assert inv.all(t.BUCKET_OBJECT) == [], "the deployer does not write with the tenant key"
     if inv.args.plan.storage.model == "shared_prefix":
         assert inv.all(t.BUCKET) == [], "shared-prefix plan must not create a bucket"
-        assert {o.props["bucket"] for o in objects} == {"codexos-tenant-data"}
+        policy = inv.one(t.IAM_ROLE_POLICY).props["policy"]
+        assert "arn:aws:s3:::codexos-tenant-data/tenants/" in policy, "the platform's bucket"
         return
     bucket = inv.one(t.BUCKET)
     assert bucket.props["bucket"] == f"codexos-tenant-{inv.args.slug}", f"{bucket.name}: name"
@@ -113,11 +181,7 @@ def test_workload_role_is_scoped_to_tenant(inv: Inventory) -> None:
         f"{policy.name}: object scope"
     )
     assert s["ListOwnPrefixOnly"]["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
-    deny = s["PutRequiresTenantKey"]
-    assert (
-        deny["Effect"] == "Deny"
-        and deny["Condition"]["StringNotEquals"]["s3:x-amz-server-side-encryption"] == "aws:kms"
-    ), f"{policy.name}: SSE-KMS not required on put"
+    assert_sse_kms_denies(policy.name, s, f"tenants/{inv.args.tenant_id}/*", "arn:aws:kms:")
     kms = s["OwnKeyWithOwnContext"]
     assert kms["Resource"].startswith("arn:aws:kms:") and "*" not in kms["Resource"], (
         f"{policy.name}: key scope"
@@ -130,6 +194,11 @@ def test_workload_role_is_scoped_to_tenant(inv: Inventory) -> None:
 def test_namespace_is_labelled_isolated_and_quota_follows_plan(inv: Inventory) -> None:
     ns = inv.one(t.NAMESPACE)
     labels = ns.props["metadata"]["labels"]
+    for mode in ("enforce", "warn", "audit"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", f"{ns.name}: {mode}"
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"].startswith("v1."), ns.name
+    for sa in inv.all(t.SERVICE_ACCOUNT) + inv.all(t.SERVICE_ACCOUNT_PATCH):
+        assert sa.props["automountServiceAccountToken"] is False, f"{sa.name}: API token mounted"
     assert (
         labels["tenant-id"] == str(inv.args.tenant_id) and labels["plan"] == inv.args.plan.name
     ), f"{ns.name}"
@@ -143,15 +212,23 @@ def test_namespace_is_labelled_isolated_and_quota_follows_plan(inv: Inventory) -
         "allow-same-namespace",
         "allow-dns",
         "allow-platform-ingress",
-        "allow-egress-cidrs",
+        "allow-egress",
     }
-    deny = policies["default-deny"]
-    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress", "Egress"], (
-        "default-deny spec"
-    )
-    assert "ingress" not in deny and "egress" not in deny, "default-deny must allow nothing"
-    cidrs = [peer["ipBlock"]["cidr"] for peer in policies["allow-egress-cidrs"]["egress"][0]["to"]]
-    assert cidrs == ["10.40.0.0/16"], "egress only to configured CIDRs"
+    *services, aws = policies["allow-egress"]["egress"]
+    assert aws["ports"] == [{"protocol": "TCP", "port": 443}], f"AWS egress ports: {aws}"
+    assert sorted(p["ipBlock"]["cidr"] for p in aws["to"]) == sorted(
+        MOCK_PLATFORM_OUTPUTS["s3_cidrs"] + MOCK_PLATFORM_OUTPUTS["aws_api_cidrs"]
+    ), "AWS reached only through the platform stack's endpoints"
+    assert services == [
+        {
+            "to": [{"ipBlock": {"cidr": "10.40.12.0/28"}}],
+            "ports": [{"protocol": "TCP", "port": 6379}],
+        },
+        {
+            "to": [{"ipBlock": {"cidr": "10.40.13.0/28"}}],
+            "ports": [{"protocol": "TCP", "port": 5432}],
+        },
+    ], "egress only to each configured service on its port"
     quota = inv.one(t.RESOURCE_QUOTA).props["spec"]["hard"]
     k8s = inv.args.plan.kubernetes
     assert quota == {
@@ -165,16 +242,48 @@ def test_namespace_is_labelled_isolated_and_quota_follows_plan(inv: Inventory) -
     assert limits["default"] == {"cpu": k8s.container_cpu, "memory": k8s.container_memory}
 
 
-def test_data_plane_schema_and_redis_user(inv: Inventory) -> None:
-    schema = inv.one("postgresql:index/schema:Schema")
-    assert schema.props["name"] == f"tenant_{inv.args.tenant_id.hex}", f"{schema.name}: schema name"
-    grant = inv.one("postgresql:index/grant:Grant")
-    assert grant.props["objectType"] == "schema" and grant.props["schema"] == schema.props["name"]
-    role = inv.one("postgresql:index/role:Role")
-    assert role.props["login"] is False, f"{role.name}: tenant schema role must not log in"
+def test_data_plane_is_the_redis_user_only(inv: Inventory) -> None:
+    assert not [r.name for r in inv.resources if r.type.startswith("postgresql:")], (
+        "no dead Postgres resources"
+    )
     user = inv.one(t.DYNAMIC)
     assert user.props["username"] == f"tenant-{inv.args.tenant_id}"
     assert user.props["rules"] == redis_acl.acl_rules(inv.args.tenant_id), f"{user.name}: ACL rules"
+
+
+def assert_sse_kms_denies(name: str, s: dict[str, Any], objects: str, key: str) -> None:
+    """Each way to miss the tenant key is denied by a statement of its own (IAM ANDs the keys
+    inside one operator, so one combined statement would let wrong-key uploads through)."""
+    sse, kid = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
+    expected = {
+        "DenyPutNotSseKms": ("StringNotEquals", sse),
+        "DenyPutWithoutSseHeader": ("Null", sse),
+        "DenyPutOtherKey": ("StringNotEquals", kid),
+        "DenyPutWithoutKeyId": ("Null", kid),
+    }
+    for sid, (operator, header) in expected.items():
+        st = s.get(sid)
+        assert st is not None, f"{name}: no {sid}"
+        assert st["Effect"] == "Deny" and st["Action"] == "s3:PutObject", f"{name}: {sid}"
+        assert str(st["Resource"]).endswith(objects), f"{name}: {sid} on {st['Resource']}"
+        assert list(st["Condition"]) == [operator] and list(st["Condition"][operator]) == [
+            header
+        ], f"{name}: {sid} condition {st['Condition']}"
+    assert s["DenyPutOtherKey"]["Condition"]["StringNotEquals"][kid].startswith(key)
+
+
+def test_dedicated_bucket_policy_is_tls_and_tenant_key_only() -> None:
+    inv = Inventory.of(stack_args("enterprise"))
+    policy = inv.one(t.BUCKET_POLICY)
+    s = statements(policy)
+    tls = s["DenyInsecureTransport"]
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, f"{policy.name}"
+    assert_sse_kms_denies(
+        policy.name,
+        s,
+        "codexos-tenant-acme-enterprise/*",
+        "arn:aws:kms:eu-west-1:123456789012:key/",
+    )
 
 
 def test_every_taggable_resource_is_tagged(inv: Inventory) -> None:
@@ -188,13 +297,14 @@ def test_every_taggable_resource_is_tagged(inv: Inventory) -> None:
             )
 
 
-def test_suspended_tenant_runs_no_pods() -> None:
-    inv = Inventory.of(stack_args("pro", status="suspended"))
+@pytest.mark.parametrize("status", ["suspended", "deleted"])
+def test_stopped_tenant_runs_no_pods(status: str) -> None:
+    inv = Inventory.of(stack_args("pro", status=status))
     quota = inv.one(t.RESOURCE_QUOTA)
     assert quota.props["spec"]["hard"]["pods"] == "0", (
         f"{quota.name}: suspended tenant still runs pods"
     )
-    assert quota.props["metadata"]["labels"]["tenant-status"] == "suspended"
+    assert quota.props["metadata"]["labels"]["tenant-status"] == status
     assert inv.one(t.KMS_KEY).props["enableKeyRotation"] is True, "suspension keeps the key"
     user = inv.one(t.DYNAMIC)
     assert user.props["rules"][-1] == "off", f"{user.name}: a redeploy must not re-enable it"
@@ -203,10 +313,11 @@ def test_suspended_tenant_runs_no_pods() -> None:
     assert deny == [{"Sid": "TenantSuspended", "Effect": "Deny", "Action": "*", "Resource": "*"}]
 
 
-def test_no_egress_policy_without_cidrs() -> None:
-    inv = Inventory.of(stack_args("free", egressCidrs=[]))
-    names = {p.props["metadata"]["name"] for p in inv.all(t.NETWORK_POLICY)}
-    assert "allow-egress-cidrs" not in names and "default-deny" in names
+def test_no_service_egress_without_services() -> None:
+    inv = Inventory.of(stack_args("free", egressServices=[]))
+    policies = {p.props["metadata"]["name"]: p.props["spec"] for p in inv.all(t.NETWORK_POLICY)}
+    (aws,) = policies["allow-egress"]["egress"]
+    assert aws["ports"] == [{"protocol": "TCP", "port": 443}], "only AWS on 443 remains"
 
 
 def test_component_outputs_resolve() -> None:
@@ -217,7 +328,12 @@ def test_component_outputs_resolve() -> None:
 
     @pulumi.runtime.test
     def outputs() -> pulumi.Output[None]:
-        stack = TenantStack(args.namespace, args, pulumi.Output.secret("redis://mock"))
+        stack = TenantStack(
+            args.namespace,
+            args,
+            pulumi.Output.secret("redis://mock"),
+            platform_outputs(args.platform_stack),
+        )
 
         def check(values: list[str]) -> None:
             key_arn, bucket, role_arn, namespace = values
@@ -237,4 +353,4 @@ def test_component_outputs_resolve() -> None:
 
 def test_component_rejects_untyped_args() -> None:
     with pytest.raises(TypeError, match="tenant-x: args must be TenantStackArgs, got dict"):
-        TenantStack("tenant-x", {"slug": "x"}, "redis://mock")  # type: ignore[arg-type]
+        TenantStack("tenant-x", {"slug": "x"}, "redis://mock", None)  # type: ignore[arg-type]

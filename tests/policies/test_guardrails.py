@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from infra.bucket_policy import bucket_policy, sse_kms_denies
+from infra.network import pod_security_labels
 from infra.render import RenderedResource, render_tenant
 from policies import tokens as t
 from policies.guardrails import RESOURCE_RULES, STACK_RULES, check
@@ -77,6 +79,26 @@ LIMITS = {
         ]
     },
 }
+ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+TRUST = {
+    "Effect": "Allow",
+    "Principal": {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{ISSUER}"},
+    "Action": "sts:AssumeRoleWithWebIdentity",
+    "Condition": {
+        "StringEquals": {
+            f"{ISSUER}:sub": "system:serviceaccount:tenant-acme:workload",
+            f"{ISSUER}:aud": "sts.amazonaws.com",
+        }
+    },
+}
+ROOT = {
+    "Sid": "EnableIamPolicies",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+    "Action": "kms:*",
+    "Resource": "*",
+}
+KEY_PROPS = {"enableKeyRotation": True, "deletionWindowInDays": 30, "tags": TAGS}
 ACL = {
     "username": f"tenant-{TENANT}",
     "rules": ["resetkeys", f"~tenant:{TENANT}:*", "-@all", "+get", "+set"],
@@ -184,6 +206,156 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any], str]] = {
         {**ACL, "rules": [f"~tenant:{TENANT}:*", "-@all", "+get", "+flushall", "+function|flush"]},
         "grants forbidden commands or categories: flushall, function|flush",
     ),
+    "irsa-trust-pinned": (
+        t.IAM_ROLE,
+        {"assumeRolePolicy": json.dumps({"Statement": [TRUST]}), "tags": TAGS},
+        {
+            "assumeRolePolicy": json.dumps(
+                {
+                    "Statement": [
+                        {
+                            **TRUST,
+                            "Condition": {
+                                "StringLike": {f"{ISSUER}:sub": "system:serviceaccount:*:*"}
+                            },
+                        }
+                    ]
+                }
+            ),
+            "tags": TAGS,
+        },
+        "uses StringLike; expected StringEquals",
+    ),
+    "kms-key-policy-scoped": (
+        t.KMS_KEY,
+        {**KEY_PROPS, "policy": json.dumps({"Statement": [ROOT]})},
+        {
+            **KEY_PROPS,
+            "policy": json.dumps(
+                {
+                    "Statement": [
+                        ROOT,
+                        {
+                            "Sid": "Open",
+                            "Effect": "Allow",
+                            "Principal": "*",
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        },
+                    ]
+                }
+            ),
+        },
+        "Open allows Principal '*'",
+    ),
+    "iam-no-escalation": (
+        t.IAM_ROLE_POLICY,
+        GOOD_IAM,
+        policy(
+            {
+                "Sid": "Hop",
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole"],
+                "Resource": "arn:aws:iam::123456789012:role/codexos-platform-admin",
+            }
+        ),
+        "Hop allows sts:AssumeRole",
+    ),
+    "sse-kms-denies-present": (
+        t.BUCKET_POLICY,
+        {"bucket": "b", "policy": json.dumps(bucket_policy("b", KEY))},
+        {
+            "bucket": "b",
+            "policy": json.dumps(
+                {
+                    "Statement": [
+                        {
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:PutObject",
+                            "Resource": "arn:aws:s3:::b/*",
+                            "Condition": {
+                                "StringNotEquals": {
+                                    "s3:x-amz-server-side-encryption": "aws:kms",
+                                    "s3:x-amz-server-side-encryption-aws-kms-key-id": KEY,
+                                }
+                            },
+                        }
+                    ]
+                }
+            ),
+        },
+        "no separate Deny on s3:PutObject for: StringNotEquals s3:x-amz-server-side-encryption;",
+    ),
+    "bucket-tls-only": (
+        t.BUCKET_POLICY,
+        {"bucket": "b", "policy": json.dumps(bucket_policy("b", KEY))},
+        {
+            "bucket": "b",
+            "policy": json.dumps({"Statement": sse_kms_denies("arn:aws:s3:::b/*", KEY)}),
+        },
+        "no Deny for aws:SecureTransport false",
+    ),
+    "pod-security-restricted": (
+        t.NAMESPACE,
+        {"metadata": {"name": "tenant-acme", "labels": pod_security_labels()}},
+        {
+            "metadata": {
+                "name": "tenant-acme",
+                "labels": {
+                    **pod_security_labels(),
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                },
+            }
+        },
+        "pod-security.kubernetes.io/enforce is 'privileged'; expected 'restricted'",
+    ),
+    "service-account-no-token": (
+        t.SERVICE_ACCOUNT,
+        {"automountServiceAccountToken": False},
+        {"automountServiceAccountToken": True},
+        "automountServiceAccountToken is True; expected false",
+    ),
+    "egress-narrow": (
+        t.NETWORK_POLICY,
+        {
+            "spec": {
+                "egress": [
+                    {"to": [{"ipBlock": {"cidr": "10.40.12.0/28"}}], "ports": [{"port": 6379}]}
+                ]
+            }
+        },
+        {
+            "spec": {
+                "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443}]}]
+            }
+        },
+        "egress[0] reaches 0.0.0.0/0",
+    ),
+    "elasticache-acl-allow-list": (
+        t.ELASTICACHE_USER,
+        {"accessString": f"on ~tenant:{TENANT}:* &tenant:{TENANT}:* -@all +get"},
+        {"accessString": f"on ~tenant:{TENANT}:* allchannels -@all +get"},
+        "opens everything with allchannels",
+    ),
+    "workload-stopped-and-restricted": (
+        t.DEPLOYMENT,
+        {
+            "metadata": {"labels": {"tenant-status": "suspended"}},
+            "spec": {
+                "replicas": 0,
+                "template": {"spec": {"automountServiceAccountToken": False, "containers": []}},
+            },
+        },
+        {
+            "metadata": {"labels": {"tenant-status": "suspended"}},
+            "spec": {
+                "replicas": 2,
+                "template": {"spec": {"automountServiceAccountToken": False, "containers": []}},
+            },
+        },
+        "tenant is suspended but replicas is 2; expected 0",
+    ),
 }
 
 CASES.update(DOMAIN_CASES)
@@ -263,9 +435,25 @@ def test_redis_rule_refuses_foreign_or_global_key_patterns() -> None:
 
 
 @pytest.mark.parametrize("plan", ["free", "pro", "enterprise"])
-@pytest.mark.parametrize("status", ["active", "suspended"])
+@pytest.mark.parametrize("status", ["active", "suspended", "deleted"])
 def test_rendered_inventory_of_every_plan_passes(plan: str, status: str) -> None:
     assert check(render_tenant(stack_args(plan, status=status))) == []
+
+
+def test_rendered_elasticache_stack_passes_and_reset_is_caught() -> None:
+    resources = render_tenant(
+        stack_args("pro", redisMode="elasticache", elasticacheUserGroupId="codexos-tenants")
+    )
+    assert check(resources) == []
+    edited = [
+        replace(r, props={**r.props, "accessString": "on reset " + r.props["accessString"][3:]})
+        if r.type == t.ELASTICACHE_USER
+        else r
+        for r in resources
+    ]
+    found = [v for v in check(edited) if v.policy == "elasticache-acl-allow-list"]
+    assert [v.resource for v in found] == ["tenant-acme-pro-redis-user"], found
+    assert "contains reset" in found[0].message
 
 
 def _mutate(
@@ -335,7 +523,12 @@ def test_policy_resource_works_with_plain_data() -> None:
             PolicyResource(
                 t.KMS_KEY,
                 "k",
-                {"enableKeyRotation": False, "deletionWindowInDays": 7, "tags": TAGS},
+                {
+                    "enableKeyRotation": False,
+                    "deletionWindowInDays": 7,
+                    "tags": TAGS,
+                    "policy": json.dumps({"Statement": [ROOT]}),
+                },
             )
         ]
     )

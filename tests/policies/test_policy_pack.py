@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import pulumi_policy
 import pytest
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from policies import tokens as t
 from policies.guardrails import RESOURCE_RULES, STACK_RULES
@@ -88,3 +89,34 @@ def test_stack_policy_reports_resource_names(pack: RecordedPack) -> None:
         "tenant-x-namespace: namespace tenant-x has no default-deny NetworkPolicy (ingress and egress)"
         in reports
     )
+
+
+def test_preview_unknowns_skip_only_what_is_unknown(pack: RecordedPack) -> None:
+    """In preview the engine passes unknown values; the pack checks the known rest instead of
+    giving up on the whole resource."""
+    policy = next(p for p in pack.policies if p.name == "egress-narrow")
+    props = unknown_checking_proxy(
+        {
+            "spec": {
+                "egress": [
+                    {
+                        "to": [
+                            {"ipBlock": {"cidr": UNKNOWN_STRING_VALUE}},
+                            {"ipBlock": {"cidr": "0.0.0.0/0"}},
+                        ],
+                        "ports": [{"port": 443}],
+                    }
+                ]
+            }
+        }
+    )
+    reports: list[str] = []
+    policy.validate(Args(t.NETWORK_POLICY, props), lambda message, urn: reports.append(message))
+    assert reports == [
+        "egress[0] reaches 0.0.0.0/0; expected a block of at least /16 for one service"
+    ]
+    sse = next(p for p in pack.policies if p.name == "sse-kms-denies-present")
+    reports.clear()
+    unknown_policy = unknown_checking_proxy({"role": "r", "policy": UNKNOWN_STRING_VALUE})
+    sse.validate(Args(t.IAM_ROLE_POLICY, unknown_policy), lambda m, urn: reports.append(m))
+    assert reports == [], "a policy document computed from unknown ARNs is checked during up"
