@@ -118,6 +118,12 @@ class LakeLocation:
 def attach(conn: duckdb.DuckDBPyConnection, where: LakeLocation) -> None:
     """Load the extensions this lake needs, attach it as `lake` and make it the default."""
     load(conn, DUCKLAKE)
+    # Two writers committing at once collide on the next snapshot id even when their changes
+    # do not conflict; DuckLake then retries the commit itself, by default after 100 ms
+    # (x1.5 each time). A catalog commit takes a few milliseconds, so start far shorter.
+    conn.execute("SET ducklake_retry_wait_ms = 10")
+    conn.execute("SET ducklake_retry_backoff = 1.5")
+    conn.execute("SET ducklake_max_retry_count = 30")
     if where.on_postgres:
         load(conn, POSTGRES)
     else:

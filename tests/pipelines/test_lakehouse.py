@@ -121,12 +121,23 @@ def test_three_processes_at_once_give_the_single_process_totals(
         (starts[2:6], ALL_DAYS[1:3]),
         (starts[4:6] + starts[0:2], ALL_DAYS[2:4] + ALL_DAYS[0:1]),
     ]
-    procs = [
-        _start(tmp_path, f"w{n}", {**base, "batch_starts": b, "days": d})
-        for n, (b, d) in enumerate(plans)
-    ]
-    for proc in procs:
-        _finish(proc)
+    # Ingest, all at once; then, once every event is stored, the rollups, all at once (a day
+    # rolled up while another process still stores its events would rightly miss them).
+    for phase in ("ingest", "rollup"):
+        procs = [
+            _start(
+                tmp_path,
+                f"{phase}{n}",
+                {
+                    **base,
+                    "batch_starts": b if phase == "ingest" else [],
+                    "days": d if phase == "rollup" else [],
+                },
+            )
+            for n, (b, d) in enumerate(plans)
+        ]
+        for proc in procs:
+            _finish(proc)
 
     conn = lakehouse.connect(lakehouse.LakeLocation(catalog, data, access))
     counted = conn.execute(
