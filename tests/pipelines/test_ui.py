@@ -33,6 +33,7 @@ SCHEDULES = (
     "invoice_draft_schedule",
     "billing_schedule",
     "retention_sweep_schedule",
+    "lakehouse_upkeep_schedule",
 )
 BILLING_ASSETS = ("invoice_ledger", "stripe_invoices")
 SENSORS = ("late_usage_sensor", "stripe_payment_events_sensor")
@@ -175,6 +176,7 @@ def test_schedules_sensor_and_checks_are_loaded(webserver: str) -> None:
         *BILLING_ASSETS,
         "tenant_purges",
         "retention_sweep",
+        "lakehouse_files",
     }
     checks = {
         c["name"] for n in repo["assetNodes"] for c in n["assetChecksOrError"].get("checks", [])
