@@ -34,13 +34,16 @@ from pipelines.usage.schedules import (
     ingest_schedule,
 )
 from pipelines.usage.sensors import late_usage_sensor
+from pipelines.warehouse.assets import lakehouse_files
+from pipelines.warehouse.schedules import lakehouse_upkeep_job, lakehouse_upkeep_schedule
 
 ASSETS = [usage_events, daily_tenant_usage, monthly_tenant_usage, tenant_quota_status]
 RETENTION_ASSETS = [tenant_purges, retention_sweep]
 BILLING_ASSETS = [invoice_ledger, stripe_invoices]
+WAREHOUSE_ASSETS = [lakehouse_files]
 
 defs = dg.Definitions(
-    assets=[*ASSETS, *RETENTION_ASSETS, *BILLING_ASSETS, domain_ownership_checks],
+    assets=[*ASSETS, *RETENTION_ASSETS, *BILLING_ASSETS, *WAREHOUSE_ASSETS, domain_ownership_checks],
     jobs=[
         ingest_job,
         daily_rollup_job,
@@ -49,6 +52,7 @@ defs = dg.Definitions(
         invoice_draft_job,
         billing_job,
         domain_checks_job,
+        lakehouse_upkeep_job,
     ],
     schedules=[
         ingest_schedule,
@@ -59,6 +63,7 @@ defs = dg.Definitions(
         invoice_draft_schedule,
         billing_schedule,
         domain_checks_schedule,
+        lakehouse_upkeep_schedule,
     ],
     sensors=[late_usage_sensor, stripe_payment_events_sensor],
     resources={

@@ -1,4 +1,4 @@
-"""Resources shared by every domain: the DuckDB warehouse, the tenant registry and Redis.
+"""Resources shared by every domain: the warehouse (DuckDB file or DuckLake), the tenant registry and Redis.
 
 Each field has an embedded default: empty means "from TENANCY_* in the environment, else, in
 the local profile (TENANCY_PROFILE=local), the throwaway stack under TENANCY_RUN_DIR", resolved
@@ -18,7 +18,7 @@ import dagster as dg
 import duckdb
 import redis
 
-from pipelines.lib import warehouse
+from pipelines.lib import lakehouse, warehouse
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
 from tenancy.devstack.stack import LocalStack
@@ -30,9 +30,14 @@ def run_dir() -> Path:
 
 
 class UsageWarehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The DuckDB file holding usage events and aggregates (default: <run dir>/usage.duckdb)."""
+    """The usage warehouse: a DuckLake when a catalog is configured (TENANCY_WAREHOUSE_CATALOG:
+    `postgres:<conninfo>` for concurrent writers, or a DuckDB catalog file; data files under
+    TENANCY_WAREHOUSE_DATA, a directory or s3://), else one DuckDB file (default:
+    <run dir>/usage.duckdb). The same SQL runs on both."""
 
     database: str = ""
+    catalog: str = ""
+    data: str = ""
     memory_limit: str = "4GB"
     threads: int = 0
     lock_wait_seconds: float = 600.0
@@ -46,28 +51,54 @@ class UsageWarehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
             )
         )
 
+    def lake(self) -> lakehouse.LakeLocation | None:
+        """Where the DuckLake lives, or None for the single DuckDB file."""
+        settings = Settings.from_env()
+        env = settings.extra or {}
+        catalog = self.catalog or env.get("TENANCY_WAREHOUSE_CATALOG", "")
+        if not catalog:
+            return None
+        data = self.data or str(
+            settings.path(
+                "TENANCY_WAREHOUSE_DATA", "warehouse-data", "the lakehouse's data files' root"
+            )
+        )
+        s3 = None
+        if data.startswith("s3://"):
+            s3 = lakehouse.S3Access(
+                region=env.get("TENANCY_WAREHOUSE_S3_REGION", "us-east-1"),
+                key_id=env.get("TENANCY_WAREHOUSE_S3_KEY_ID", ""),
+                secret=env.get("TENANCY_WAREHOUSE_S3_SECRET", ""),
+                endpoint=env.get("TENANCY_WAREHOUSE_S3_ENDPOINT", ""),
+                use_ssl=env.get("TENANCY_WAREHOUSE_S3_USE_SSL", "true") != "false",
+            )
+        return lakehouse.LakeLocation(catalog, data, s3)
+
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A configured connection. DuckDB allows one writing process per file: a second run
-        waits here (up to lock_wait_seconds) instead of failing; dagster-duckdb's resource
-        gives up after ten quick retries."""
-        Path(self.path()).parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_wait_seconds
-        delay = 0.05
-        while True:
-            try:
-                conn = duckdb.connect(self.path())
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        """A configured connection, to the lake if one is configured. A lake takes concurrent
+        writers; a single DuckDB file allows one writing process, so there a second run waits
+        here (up to lock_wait_seconds) instead of failing."""
+        lake = self.lake()
+        conn = lakehouse.connect(lake) if lake else self._open_file()
         try:
             warehouse.configure(conn, self.memory_limit, self.threads or None)
             yield conn
         finally:
             conn.close()
+
+    def _open_file(self) -> duckdb.DuckDBPyConnection:
+        Path(self.path()).parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_wait_seconds
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(self.path())
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
 
 class RegistryResource(dg.ConfigurableResource):  # type: ignore[type-arg]

@@ -123,7 +123,7 @@ class Drain:
 
     def _store_or_split(self, entries: list[StreamEntry]) -> None:
         try:
-            self._store(entries)
+            warehouse.retry_conflicts(lambda: self._store(entries))
         except ENVIRONMENT_FAILURES:
             raise  # no entry is to blame; they stay pending for the next run
         except Exception as exc:

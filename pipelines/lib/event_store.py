@@ -31,13 +31,26 @@ class InsertResult:
     conflicts: list[tuple[str, str]]  # (entry id, entry id of the copy that was counted)
 
 
-def insert_events(conn: duckdb.DuckDBPyConnection, events: pa.Table, batch_id: int) -> InsertResult:
+def claims_fence(scope: str) -> str:
+    """The fence that makes claims of one scope exactly-once under concurrent writers."""
+    return f"usage_event_claims:{scope}"
+
+
+def insert_events(
+    conn: duckdb.DuckDBPyConnection, events: pa.Table, batch_id: int, scope: str = "all"
+) -> InsertResult:
     """Insert the events whose (tenant, event id) is not claimed yet, claiming it in the same
     transaction (the caller holds it). A copy of a claimed event is a duplicate: identical
     copies are skipped, copies with other content are returned as conflicts to quarantine.
 
-    The claim is the primary key of `usage_event_claims`, so the check costs an index probe
-    per event, whatever the event's day and however large the warehouse."""
+    The claim check is an anti-join inside the transaction, and the transaction fences
+    `scope`: two writers claiming in the same scope cannot both commit (the loser's
+    `warehouse.WriteConflict` is retried on the newer snapshot), so an event counts once. Every
+    copy of a tenant's events must be written under one scope (the stream shard, chosen from
+    the tenant id); writers of different scopes commit side by side."""
+    from pipelines.lib.warehouse import fence  # the fence lives with the schema
+
+    fence(conn, claims_fence(scope))
     conn.register("incoming", events)
     try:
         conn.execute(f"""
@@ -49,41 +62,51 @@ def insert_events(conn: duckdb.DuckDBPyConnection, events: pa.Table, batch_id: i
                 FROM incoming
             )
         """)
-        rows = conn.execute("""
+        conn.execute("""
+            CREATE OR REPLACE TEMP TABLE incoming_new AS
+            SELECT * FROM incoming_keyed i
+            WHERE copy = 1 AND NOT EXISTS (
+                SELECT 1 FROM usage_event_claims c
+                WHERE c.tenant_id = i.tenant_id AND c.event_id = i.event_id
+                  AND c.tenant_id IN (SELECT tenant_id FROM incoming_keyed)
+            )
+        """)
+        conn.execute("""
             INSERT INTO usage_event_claims
-            SELECT tenant_id, event_id, digest, entry_id FROM incoming_keyed WHERE copy = 1
-            ON CONFLICT DO NOTHING
-            RETURNING entry_id
-        """).fetchall()
-        claimed = pa.table({"entry_id": pa.array([r[0] for r in rows], pa.string())})
-        conn.register("claimed", claimed)
+            SELECT tenant_id, event_id, digest, entry_id FROM incoming_new
+        """)
         conn.execute(
             """
             INSERT INTO usage_events
             SELECT event_id, tenant_id, metric, quantity, occurred_at,
                    CAST(occurred_at AS DATE), endpoint, method, status, agent_id, entry_id, ?
-            FROM incoming_keyed WHERE entry_id IN (SELECT entry_id FROM claimed)
+            FROM incoming_new
             """,
             [batch_id],
         )
+        inserted = _count(conn, "SELECT count(*) FROM incoming_new")
         conflicts: list[tuple[str, str]] = []
-        if claimed.num_rows < len(events):
+        if inserted < len(events):
             conflicts = [
                 (str(a), str(b))
                 for a, b in conn.execute("""
                     SELECT i.entry_id, c.entry_id
                     FROM incoming_keyed i JOIN usage_event_claims c USING (tenant_id, event_id)
-                    WHERE i.entry_id NOT IN (SELECT entry_id FROM claimed)
+                    WHERE i.entry_id NOT IN (SELECT entry_id FROM incoming_new)
                       AND i.digest <> c.digest
                     ORDER BY i.entry_id
                 """).fetchall()
             ]
         conn.execute("DROP TABLE incoming_keyed")
+        conn.execute("DROP TABLE incoming_new")
     finally:
         conn.unregister("incoming")
-        conn.unregister("claimed")
-    inserted = claimed.num_rows
     return InsertResult(inserted, len(events) - inserted - len(conflicts), conflicts)
+
+
+def _count(conn: duckdb.DuckDBPyConnection, query: str) -> int:
+    row = conn.execute(query).fetchall()[0]
+    return int(row[0])
 
 
 def insert_quarantine(
@@ -110,13 +133,12 @@ def insert_quarantine(
                    code, raw_base64
             FROM (SELECT DISTINCT ON (entry_id) * FROM bad)
             WHERE entry_id NOT IN (SELECT entry_id FROM usage_quarantine)
-            RETURNING 1
         """,
             [batch_id],
         ).fetchall()
     finally:
         conn.unregister("bad")
-    return len(row)
+    return int(row[0][0])
 
 
 def record_error(conn: duckdb.DuckDBPyConnection, entry_id: str, error: str) -> None:

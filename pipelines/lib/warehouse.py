@@ -1,21 +1,28 @@
 """The usage warehouse in DuckDB: schema, ingestion and rollups as plain SQL.
 
-All timestamps are UTC, stored as TIMESTAMP (no time zone); `day` is the UTC date of
-`occurred_at`. Writes of a period delete and re-insert that period inside one transaction,
-so re-running a partition gives the same rows.
+The same SQL runs on a single DuckDB file and on a DuckLake (`pipelines.lib.lakehouse`), so it
+keeps to what both support: no primary keys, indexes or RETURNING. All timestamps are UTC,
+stored as TIMESTAMP (no time zone); `day` is the UTC date of `occurred_at`. Writes of a period
+delete and re-insert that period inside one transaction, so re-running a partition gives the
+same rows; with several writers, `write` fences the partition and retries a lost commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 
 from pipelines.lib.event_store import DIGEST
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage_events (
@@ -41,17 +48,15 @@ CREATE TABLE IF NOT EXISTS usage_quarantine (
     code VARCHAR,
     raw_base64 VARCHAR
 );
-ALTER TABLE usage_quarantine ADD COLUMN IF NOT EXISTS code VARCHAR;
-ALTER TABLE usage_quarantine ADD COLUMN IF NOT EXISTS raw_base64 VARCHAR;
 -- One claim per (tenant, event id), taken in the transaction that stores the event: the key
 -- that makes an event count once whatever its timestamp. `digest` tells an identical retry
--- (skipped) from a conflicting copy (quarantined).
+-- (skipped) from a conflicting copy (quarantined). Unique by the fenced anti-join in
+-- `event_store.insert_events` (a DuckLake table has no primary key).
 CREATE TABLE IF NOT EXISTS usage_event_claims (
     tenant_id UUID NOT NULL,
     event_id UUID NOT NULL,
     digest UBIGINT NOT NULL,
-    entry_id VARCHAR NOT NULL,
-    PRIMARY KEY (tenant_id, event_id)
+    entry_id VARCHAR NOT NULL
 );
 -- Entries that failed on their own after a batch was split to find them; the newest error is
 -- the reason they are quarantined with once they pass the delivery limit.
@@ -112,6 +117,12 @@ CREATE TABLE IF NOT EXISTS tenant_quota_status (
 );
 """
 
+#: Columns added since the first release, for warehouses created before them.
+SCHEMA_UPGRADES = """
+ALTER TABLE usage_quarantine ADD COLUMN IF NOT EXISTS code VARCHAR;
+ALTER TABLE usage_quarantine ADD COLUMN IF NOT EXISTS raw_base64 VARCHAR;
+"""
+
 #: Event metric -> the daily/monthly flow metric it adds to.
 FLOW_METRICS = {
     "api_call": "api_calls",
@@ -143,22 +154,82 @@ EVENT_COLUMNS = pa.schema(
 
 @contextmanager
 def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN ... COMMIT, or ROLLBACK on any exception (a partition write is all or nothing)."""
+    """BEGIN ... COMMIT, or ROLLBACK on any exception (a partition write is all or nothing).
+    A commit that lost against a concurrent writer raises `WriteConflict` (nothing written)."""
     conn.execute("BEGIN TRANSACTION")
     try:
         yield conn
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    try:
+        conn.execute("COMMIT")
+    except duckdb.TransactionException as exc:
+        if "conflict" in str(exc).lower():
+            raise WriteConflict(str(exc)) from exc
+        raise
+
+
+class WriteConflict(duckdb.TransactionException):
+    """Another writer committed a change this transaction's changes conflict with (DuckLake's
+    optimistic concurrency); the transaction was rolled back and may be run again."""
+
+
+#: Fences are spread over this many one-row tables: DuckLake tells conflicting writes apart by
+#: table (and data file), so writers of different partitions rarely touch the same fence.
+FENCE_TABLES = 32
+FENCE_SCHEMA = "\n".join(
+    f"CREATE TABLE IF NOT EXISTS write_fence_{n:02d} (generation BIGINT NOT NULL);"
+    for n in range(FENCE_TABLES)
+)
+
+
+def fence(conn: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Make this transaction conflict with any concurrent one that fences the same `name`
+    (caller holds the transaction): both rewrite the same fence row, and DuckLake lets only
+    the first commit. This is what a unique key would do in a database that had one: a delete
+    of rows that do not exist yet conflicts with nothing, so two first writes of a partition,
+    or two claims of one event, would otherwise both commit."""
+    bucket = int(hashlib.sha256(name.encode()).hexdigest(), 16) % FENCE_TABLES
+    conn.execute(f"UPDATE write_fence_{bucket:02d} SET generation = generation + 1")
+
+
+def write(conn: duckdb.DuckDBPyConnection, body: Callable[[], T], fences: Iterable[str] = ()) -> T:
+    """Run `body` in one transaction holding `fences`; a commit lost to a concurrent writer
+    runs it again on the newer snapshot (see `retry_conflicts`)."""
+    names = sorted(set(fences))
+
+    def attempt() -> T:
+        with transaction(conn):
+            for name in names:
+                fence(conn, name)
+            return body()
+
+    return retry_conflicts(attempt)
+
+
+def retry_conflicts(step: Callable[[], T], attempts: int = 12) -> T:
+    """Run `step` (which must commit all or nothing) again while it loses with `WriteConflict`,
+    with a growing, jittered pause so two losers do not collide again in step."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return step()
+        except WriteConflict:
+            if attempt == attempts:
+                raise
+            time.sleep(random.uniform(0.02, 0.05) * min(2**attempt, 40))  # noqa: S311 (jitter)
+    raise AssertionError("unreachable")
 
 
 def _has_table(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
-    rows = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
-        [name],
-    ).fetchall()
-    return bool(rows[0][0])
+    """Whether the default database has `name` (outside a transaction: a failed statement
+    would abort it). Listing the catalog (duckdb_tables()) instead takes seconds on a lake
+    whose catalog is in PostgreSQL."""
+    try:
+        conn.execute(f"SELECT 1 FROM {name} LIMIT 0")
+    except duckdb.CatalogException:
+        return False
+    return True
 
 
 def connect(
@@ -179,14 +250,29 @@ def configure(
     conn.execute(f"SET memory_limit = '{_size(memory_limit)}'")
     if threads:
         conn.execute(f"SET threads = {int(threads)}")
+    retry_conflicts(lambda: _create_schema(conn))
+
+
+def _create_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create what is missing (two processes starting on a new lake conflict; one retries)."""
     claims_existed = _has_table(conn, "usage_event_claims")
-    conn.execute(SCHEMA)
-    if not claims_existed:  # a warehouse from before claims: its events hold the claims
-        conn.execute(f"""
-            INSERT INTO usage_event_claims
-            SELECT tenant_id, event_id, {DIGEST}, entry_id FROM usage_events
-            ON CONFLICT DO NOTHING
-        """)
+    fences_existed = _has_table(conn, f"write_fence_{FENCE_TABLES - 1:02d}")
+    if claims_existed and fences_existed and _has_table(conn, "tenant_quota_status"):
+        conn.execute(SCHEMA_UPGRADES)
+        return
+    with transaction(conn):
+        conn.execute(SCHEMA)
+        conn.execute(SCHEMA_UPGRADES)
+        if not fences_existed:
+            conn.execute(FENCE_SCHEMA)
+            for n in range(FENCE_TABLES):
+                conn.execute(f"INSERT INTO write_fence_{n:02d} VALUES (0)")
+        if not claims_existed:  # a warehouse from before claims: its events hold the claims
+            conn.execute(f"""
+                INSERT INTO usage_event_claims
+                SELECT DISTINCT ON (tenant_id, event_id) tenant_id, event_id, {DIGEST}, entry_id
+                FROM usage_events
+            """)
 
 
 def _size(text: str) -> str:

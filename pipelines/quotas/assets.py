@@ -94,11 +94,14 @@ def tenant_quota_status(
                 ),
             }
         )
-        with warehouse.transaction(conn):
+
+        def replace_month() -> None:
             conn.execute("DELETE FROM tenant_quota_status WHERE month = ?", [month])
             conn.register("statuses", table)
             conn.execute("INSERT INTO tenant_quota_status BY NAME SELECT * FROM statuses")
             conn.unregister("statuses")
+
+        warehouse.write(conn, replace_month, [f"tenant_quota_status:{month}"])
     enforced = month <= now.date() < end
     if enforced:
         _enforce(statuses, redis, outputs, until=utc_midnight(next_month(month)), now=now)

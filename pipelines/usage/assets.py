@@ -236,11 +236,15 @@ def daily_tenant_usage(
     in one transaction, so a rerun gives the same rows; a backfill covers many days in one run."""
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
-    with warehouse_db.connection() as conn, warehouse.transaction(conn):
-        for day in days(start, end):
-            _take_snapshots(conn, day, registry, storage)
-        rows = warehouse.rollup_days(conn, start, end)
-        results = checks.daily_checks(conn, start, end)
+    with warehouse_db.connection() as conn:
+
+        def replace_days() -> tuple[int, list[dg.AssetCheckResult]]:
+            for day in days(start, end):
+                _take_snapshots(conn, day, registry, storage)
+            return warehouse.rollup_days(conn, start, end), checks.daily_checks(conn, start, end)
+
+        fences = [f"daily_tenant_usage:{day}" for day in days(start, end)]
+        rows, results = warehouse.write(conn, replace_days, fences)
     return dg.MaterializeResult(
         metadata={"rows": rows, "days": (end - start).days}, check_results=results
     )
@@ -263,7 +267,10 @@ def monthly_tenant_usage(
     from the raw events, users, agents and stored bytes at their daily maximum."""
     window = context.partition_time_window
     month, end = window.start.date(), window.end.date()
-    with warehouse_db.connection() as conn, warehouse.transaction(conn):
-        rows = warehouse.rollup_month(conn, month, end)
-        results = checks.monthly_checks(conn, month, end)
+    with warehouse_db.connection() as conn:
+
+        def replace_month() -> tuple[int, list[dg.AssetCheckResult]]:
+            return warehouse.rollup_month(conn, month, end), checks.monthly_checks(conn, month, end)
+
+        rows, results = warehouse.write(conn, replace_month, [f"monthly_tenant_usage:{month}"])
     return dg.MaterializeResult(metadata={"rows": rows}, check_results=results)

@@ -73,6 +73,7 @@ def test_definitions_list_every_schedule_and_sensor() -> None:
         "billing_schedule",
         "retention_sweep_schedule",
         "domain_checks_schedule",
+        "lakehouse_upkeep_schedule",
     }
     assert {s.name for s in defs.sensors or []} == {
         "late_usage_sensor",

@@ -35,6 +35,7 @@ SCHEDULES = (
     "billing_schedule",
     "retention_sweep_schedule",
     "domain_checks_schedule",
+    "lakehouse_upkeep_schedule",
 )
 BILLING_ASSETS = ("invoice_ledger", "stripe_invoices")
 SENSORS = ("late_usage_sensor", "stripe_payment_events_sensor")
@@ -179,6 +180,7 @@ def test_schedules_sensor_and_checks_are_loaded(webserver: str) -> None:
         "tenant_purges",
         "retention_sweep",
         "domain_ownership_checks",
+        "lakehouse_files",
     }
     checks = {
         c["name"] for n in repo["assetNodes"] for c in n["assetChecksOrError"].get("checks", [])
