@@ -4,14 +4,15 @@
 import pulumi
 
 from infra import config
+from infra.platform_components import DEFAULT_COMPONENTS
 from infra.platform_reference import platform_outputs
 from infra.platform_stack import ComponentBuilder, PlatformStack
 from infra.providers import create_providers
 from infra.tenant_stack import TenantStack
 
-#: Shared components added to the platform stack (ClusterIssuer, dashboards, Dagster, operator
-#: Stacks): each a `ComponentBuilder` taking the platform's `PlatformContext`.
-PLATFORM_COMPONENTS: list[ComponentBuilder] = []
+#: Shared components added to the platform stack (the ClusterIssuers and the dashboards today):
+#: each a `ComponentBuilder` taking the platform's `PlatformContext`.
+PLATFORM_COMPONENTS: list[ComponentBuilder] = list(DEFAULT_COMPONENTS)
 
 if config.is_platform_stack():
     platform_config = config.load_platform()

@@ -30,7 +30,14 @@ CONFIG_KEYS = (
     "elasticacheUserGroupId",
 )
 #: Keys of the `platform` stack (plain text; lists read as objects).
-PLATFORM_KEYS = ("sharedBucket", "platformAdminArn", "deployerArn", "vpcId")
+PLATFORM_KEYS = (
+    "sharedBucket",
+    "platformAdminArn",
+    "deployerArn",
+    "vpcId",
+    "acmeEmail",
+    "grafanaNamespace",
+)
 PLATFORM_LISTS = (
     "routeTableIds",
     "endpointSubnetIds",
@@ -70,6 +77,7 @@ def load_platform() -> PlatformConfig:
     cfg = pulumi.Config(NAMESPACE)
     values: dict[str, object] = {k: cfg.get(k) for k in PLATFORM_KEYS}
     values |= {k: cfg.get_object(k) for k in PLATFORM_LISTS}
+    values["dagster"] = cfg.get_object("dagster")
     args = parse_platform_config(values, pulumi.Config("aws").get("region"))
     cluster = ClusterAccess(kubeconfig=cfg.get("kubeconfig"), context=cfg.get("kubeContext"))
     return PlatformConfig(args, cluster)

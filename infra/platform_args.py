@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.args import NAMESPACE
+from infra.dagster_deployment import DagsterK8sProfile, DagsterProfileError
 from infra.errors import StackConfigError
 
 PLATFORM_STACK = "platform"
@@ -25,6 +26,9 @@ _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 #: AWS APIs tenant pods reach through interface endpoints (IRSA's STS and the tenant key).
 INTERFACE_SERVICES = ("sts", "kms")
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
 
 @dataclass(frozen=True)
 class PlatformArgs:
@@ -37,6 +41,12 @@ class PlatformArgs:
     endpoint_subnet_ids: tuple[str, ...]
     endpoint_subnet_cidrs: tuple[str, ...]
     endpoint_security_group_ids: tuple[str, ...]
+    #: ACME account contact of the platform's ClusterIssuers (Let's Encrypt's expiry notices).
+    acme_email: str
+    #: Where the Grafana sidecar looks for dashboard ConfigMaps.
+    grafana_namespace: str = "monitoring"
+    #: The Dagster-on-Kubernetes profile (`tenancy:dagster`); None: Dagster runs elsewhere.
+    dagster: DagsterK8sProfile | None = None
 
     @property
     def account_id(self) -> str:
@@ -117,4 +127,52 @@ def parse_platform_config(values: Mapping[str, Any], region: str | None) -> Plat
             "security group ids (sg-...)",
             required=False,
         ),
+        acme_email=matching("acmeEmail", _EMAIL, "an e-mail address such as ops@example.com"),
+        grafana_namespace=matching(
+            "grafanaNamespace", _K8S_NAME, "a Kubernetes namespace name such as monitoring"
+        )
+        if values.get("grafanaNamespace") is not None
+        else "monitoring",
+        dagster=parse_dagster_profile(values.get("dagster")),
     )
+
+
+#: `tenancy:dagster` keys (camelCase, as Pulumi config is written) -> profile fields.
+DAGSTER_KEYS = {
+    "imageRepository": "image_repository",
+    "imageTag": "image_tag",
+    "postgresHost": "postgres_host",
+    "postgresDatabase": "postgres_database",
+    "postgresUser": "postgres_user",
+    "postgresPort": "postgres_port",
+    "postgresSecret": "postgres_secret",
+    "jobNamespace": "job_namespace",
+    "maxConcurrentRuns": "max_concurrent_runs",
+    "poolLimit": "pool_limit",
+}
+
+
+def parse_dagster_profile(raw: Any) -> DagsterK8sProfile | None:
+    """`tenancy:dagster`: {imageRepository, imageTag, postgresHost, ...}, or unset."""
+    name = f"{NAMESPACE}:dagster"
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise StackConfigError(PLATFORM_STACK, name, raw, "a mapping of the Dagster profile")
+    unknown = sorted(set(raw) - set(DAGSTER_KEYS))
+    if unknown:
+        raise StackConfigError(
+            PLATFORM_STACK,
+            f"{name}.{unknown[0]}",
+            raw[unknown[0]],
+            f"one of {sorted(DAGSTER_KEYS)}",
+        )
+    try:
+        return DagsterK8sProfile(**{DAGSTER_KEYS[k]: v for k, v in raw.items()})
+    except TypeError as exc:  # a required key missing
+        raise StackConfigError(
+            PLATFORM_STACK, name, dict(raw), "imageRepository, imageTag and postgresHost at least"
+        ) from exc
+    except DagsterProfileError as exc:
+        key = next((k for k, v in DAGSTER_KEYS.items() if v == exc.setting), exc.setting)
+        raise StackConfigError(PLATFORM_STACK, f"{name}.{key}", exc.value, exc.expected) from exc

@@ -9,8 +9,8 @@ from infra.data_plane import tenant_data_plane
 from infra.identity import suspension_deny, workload_policy, workload_role
 from infra.keys import tenant_key
 from infra.network import tenant_namespace
-from infra.routes import tenant_routes
 from infra.platform_reference import PlatformOutputs
+from infra.routes import tenant_routes
 from infra.storage import tenant_storage
 from infra.workloads import tenant_workloads
 

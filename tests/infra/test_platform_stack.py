@@ -139,3 +139,66 @@ def test_extra_components_plug_in_with_the_platform_providers(args: PlatformArgs
 def test_bad_platform_config_names_the_key(override: dict[str, Any], message: str) -> None:
     with pytest.raises(StackConfigError, match=message):
         parse_platform_config(platform_values() | override, "eu-west-1")
+
+
+def test_platform_renders_the_acme_issuers_and_the_dashboards(args: PlatformArgs) -> None:
+    from infra.platform_components import DEFAULT_COMPONENTS
+
+    resources = render_platform(args, DEFAULT_COMPONENTS)
+    issuers = [r for r in resources if r.props.get("kind") == "ClusterIssuer"]
+    assert sorted(r.props["metadata"]["name"] for r in issuers) == [
+        "letsencrypt-production",
+        "letsencrypt-staging",
+    ]
+    assert all(r.props["spec"]["acme"]["email"] == args.acme_email for r in issuers)
+    boards = [r for r in resources if r.type == "kubernetes:core/v1:ConfigMap"]
+    dashboard_files = sorted((ROOT / "policies" / "dashboards").glob("*.json"))
+    assert len(boards) == len(dashboard_files) > 0
+    for board in boards:
+        assert board.props["metadata"]["namespace"] == args.grafana_namespace
+        assert board.props["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert check(resources) == []
+
+
+def test_platform_refuses_a_missing_acme_email() -> None:
+    values = platform_values()
+    del values["acmeEmail"]
+    with pytest.raises(StackConfigError, match="tenancy:acmeEmail"):
+        parse_platform_config(values, "eu-west-1")
+
+
+def test_dagster_chart_only_when_configured_with_the_profile_values() -> None:
+    from dataclasses import replace as with_changes
+
+    from infra.dagster_deployment import helm_values
+    from infra.platform_components import DEFAULT_COMPONENTS
+
+    values = platform_values()
+    plain = parse_platform_config(values, "eu-west-1")
+    assert plain.dagster is None
+    assert not [r for r in render_platform(plain, DEFAULT_COMPONENTS) if "helm" in r.type]
+    values["dagster"] = {
+        "imageRepository": "registry.example.com/codexos/pipelines",
+        "imageTag": "2026.11.26",
+        "postgresHost": "dagster-db.internal",
+    }
+    configured = parse_platform_config(values, "eu-west-1")
+    assert configured.dagster is not None
+    (release,) = [r for r in render_platform(configured, DEFAULT_COMPONENTS) if "helm" in r.type]
+    assert release.props["chart"] == "dagster"
+    assert release.props["values"] == json.loads(json.dumps(helm_values(configured.dagster)))
+    assert with_changes(configured, dagster=None) == plain
+
+
+@pytest.mark.parametrize(
+    ("dagster", "named"),
+    [
+        ({"imageRepository": "r", "imageTag": "latest", "postgresHost": "db"}, "imageTag"),
+        ({"imageRepository": "r", "imageTag": "1", "postgresHost": "db", "colour": 1}, "colour"),
+        ({"imageRepository": "r"}, "tenancy:dagster"),
+    ],
+)
+def test_a_bad_dagster_profile_names_its_key(dagster: dict[str, Any], named: str) -> None:
+    values = platform_values() | {"dagster": dagster}
+    with pytest.raises(StackConfigError, match=named):
+        parse_platform_config(values, "eu-west-1")
