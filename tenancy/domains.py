@@ -320,6 +320,23 @@ def list_domains(db: Database, tenant_key: str | uuid.UUID | None = None) -> lis
     return [Domain.from_row(r) for r in rows]
 
 
+def tenant_for_host(db: Database, host: str) -> Tenant:
+    """The tenant that serves `host`: a domain it proved and holds (verified, active, or failed
+    within its grace period). `tenants.domain` alone never routes a request: an unproven name
+    must not reach a tenant through the request path any more than through a stack."""
+    name = normalise_domain(host, "host")
+    with db.platform() as conn:
+        row = conn.execute(
+            f"SELECT {', '.join('t.' + c.strip() for c in TENANT_COLUMNS.split(','))} "
+            "FROM registry.domains d JOIN registry.tenants t ON t.id = d.tenant_id "
+            "WHERE d.domain = %s AND d.status = ANY(%s)",
+            (name, [s.value for s in HELD]),
+        ).fetchone()
+    if row is None:
+        raise NotFoundError("tenant serving host", host)
+    return Tenant.from_row(row)
+
+
 def served_domains(db: Database) -> dict[uuid.UUID, tuple[str, ...]]:
     """Per tenant, the domains its stack serves: held, of a tenant neither deleted nor purged."""
     with db.platform() as conn:

@@ -173,11 +173,6 @@ def get_tenant_by_slug(db: Database, slug: str) -> Tenant:
     return _get_one(db, "slug", validate_slug(slug), slug)
 
 
-def get_tenant_by_domain(db: Database, domain: str) -> Tenant:
-    """The tenant registered with this host name (its domain)."""
-    return _get_one(db, "domain", validate_domain(domain), domain)
-
-
 def _get_one(db: Database, column: str, value: str, key: object) -> Tenant:
     if column not in ("id", "slug", "domain"):
         raise ValueError(f"column is {column!r}; expected id, slug or domain")

@@ -13,9 +13,10 @@ import uuid
 from cachetools import TTLCache
 
 from tenancy.db.session import Database
+from tenancy.domains import tenant_for_host
 from tenancy.errors import InvalidInputError, NotFoundError
 from tenancy.membership import belongs_to_tenant
-from tenancy.registry import get_tenant_by_domain, get_tenant_by_id, get_tenant_by_slug
+from tenancy.registry import get_tenant_by_id, get_tenant_by_slug
 from tenancy.tenant import Tenant
 
 
@@ -44,7 +45,7 @@ class TenantDirectory:
             if kind == "slug":
                 return get_tenant_by_slug(self.db, value)
             if kind == "domain":
-                return get_tenant_by_domain(self.db, value)
+                return tenant_for_host(self.db, value)
         except (NotFoundError, InvalidInputError):
             return None
         raise ValueError(f"lookup kind is {kind!r}; expected id, slug or domain")

@@ -150,15 +150,27 @@ def test_metrics_negotiate_openmetrics_and_filter_by_name(service: Service) -> N
     assert "tenancy_requests_total{" in only and "tenant_api_requests_total" not in only
 
 
-def test_a_tenant_is_found_by_its_host_name(service: Service) -> None:
-    by_slug = service.client.get(
-        "/agents",
-        headers={"host": "web-pro.codexos.example", "x-user-id": str(service.owners["pro"])},
-    )
-    by_domain = service.client.get(
-        "/agents", headers={"host": "web-pro.example.com", "x-user-id": str(service.owners["pro"])}
-    )
-    assert by_slug.status_code == by_domain.status_code == 200
+def test_a_tenant_is_found_by_its_host_name_only_once_the_domain_is_proven(
+    service: Service, db: Database
+) -> None:
+    owner = {"x-user-id": str(service.owners["pro"])}
+    by_slug = service.client.get("/agents", headers={"host": "web-pro.codexos.example", **owner})
+    assert by_slug.status_code == 200
+    # `tenants.domain` is whatever the tenant typed: it routes nothing until proven in DNS.
+    unproven = service.client.get("/agents", headers={"host": "web-pro.example.com", **owner})
+    assert unproven.status_code == 404
+    with db.platform() as conn:
+        for host, status in (("shop.web-pro.test", "verified"), ("old.web-pro.test", "revoked")):
+            conn.execute(
+                "INSERT INTO registry.domains (tenant_id, domain, status, token_sha256, "
+                "token_expires_at, created_at, updated_at, verified_at) "
+                "VALUES (%s, %s, %s, sha256('t'::bytea), now(), now(), now(), now())",
+                (service.tenants["pro"], host, status),
+            )
+    proven = service.client.get("/agents", headers={"host": "SHOP.web-pro.test.", **owner})
+    assert proven.status_code == 200
+    revoked = service.client.get("/agents", headers={"host": "old.web-pro.test", **owner})
+    assert revoked.status_code == 404
 
 
 def test_a_pipeline_block_answers_402_with_its_reason(
