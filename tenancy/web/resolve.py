@@ -25,7 +25,8 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class HostResolver:
-    """`acme.<platform_domain>` -> slug `acme`; any other host -> the tenant holding it as a proven custom domain."""
+    """`acme.<platform_domain>` -> slug `acme`; any other host -> the tenant holding it as a
+    proven custom domain."""
 
     platform_domain: str
 
