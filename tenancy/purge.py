@@ -75,8 +75,8 @@ class PurgeTargets:
     warehouse: Path
     kms: Any | None = None
     alias: Callable[[Tenant], str] = key_alias
-    #: The role the stacks' Postgres provider uses (it created the tenant's schema and role,
-    #: so it can drop them); None only in the local profile, where no stack made a schema.
+    #: The Postgres role that created per-tenant schemas when stacks still made them (the
+    #: stacks' former Postgres provider); None: no tenant schema exists to drop.
     data_plane_admin_url: str | None = None
 
 
@@ -123,7 +123,7 @@ def _bucket(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
 def _schema(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
     """Drop the tenant's schema (CASCADE) and its role, each only if present."""
     if targets.data_plane_admin_url is None:
-        return {"skipped": "no data plane admin configured (local profile: no tenant schemas)"}
+        return {"skipped": "no data plane admin configured: stacks create no tenant schema"}
     name = tenant_schema(tenant.id)
     with psycopg.connect(targets.data_plane_admin_url, connect_timeout=10) as conn:
         schema = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone()
@@ -138,7 +138,8 @@ def _schema(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
 
 
 def tenant_schema(tenant_id: uuid.UUID) -> str:
-    """`tenant_<hex>`, the schema (and role) the tenant's stack creates."""
+    """`tenant_<hex>`, the schema (and role) tenant stacks created before they stopped making
+    one (no plan has a data tier); installs from then set TENANCY_DATA_PLANE_ADMIN_URL."""
     return f"tenant_{tenant_id.hex}"
 
 
@@ -245,17 +246,11 @@ def kms_from_env(environ: Mapping[str, str] | None = None) -> Any | None:
 
 
 def data_plane_admin_from_env(settings: Settings | None = None) -> str | None:
-    """`TENANCY_DATA_PLANE_ADMIN_URL`, the Postgres role of the stacks' provider; unset is
-    allowed only in the local profile (no stack made a tenant schema there)."""
+    """`TENANCY_DATA_PLANE_ADMIN_URL`: set only where tenant stacks once created a Postgres
+    schema and role per tenant (they no longer do), so a purge drops them; optional, since a
+    current install has none to drop."""
     settings = settings or Settings.from_env()
-    url = (settings.extra or {}).get("TENANCY_DATA_PLANE_ADMIN_URL")
-    if url is None:
-        settings.require_local(
-            "TENANCY_DATA_PLANE_ADMIN_URL",
-            "the Postgres URL of the role that creates tenant schemas (the stacks' provider), "
-            "to drop a purged tenant's schema and role",
-        )
-    return url
+    return (settings.extra or {}).get("TENANCY_DATA_PLANE_ADMIN_URL")
 
 
 @dataclass(frozen=True)

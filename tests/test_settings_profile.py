@@ -49,6 +49,7 @@ def test_a_pipeline_run_without_settings_fails_naming_them(
     result = dg.materialize(
         ASSETS,
         selection=["usage_events"],
+        partition_key="0",  # the first usage stream shard
         resources={
             "warehouse_db": UsageWarehouse(),
             "registry": RegistryResource(),
