@@ -40,9 +40,10 @@ def materialize(
     partition: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    run_config = (
-        {"ops": {"usage_events": {"config": REPLAY_WINDOW}}} if "usage_events" in assets else None
-    )
+    run_config = None
+    if "usage_events" in assets:
+        run_config = {"ops": {"usage_events": {"config": REPLAY_WINDOW}}}
+        partition = partition or "0"  # the only shard of a default install
     return dg.materialize(
         [*ASSETS, *BILLING_ASSETS],
         selection=assets,
