@@ -4,7 +4,7 @@
 Two gates in front of the UPDATE:
 - an in-process TTL cache: a member seen by this process within the interval costs nothing,
   not even a Redis round trip (the common case on a busy path);
-- a Redis `SET platform:activity:<tenant>:<user> 1 NX EX 3600`: across processes, only the
+- a Redis `SET platform:activity:{<tenant>}:<user> 1 NX EX 3600`: across processes, only the
   one that creates the key writes. The key lives under `platform:`, out of reach of the
   tenant's own Redis user.
 If Redis is unreachable the process still writes at most once per interval (the local gate);

@@ -46,7 +46,7 @@ STEPS = (
 #: KMS accepts 7 to 30 days; the shortest, since the key is disabled already.
 KEY_DELETION_WINDOW_DAYS = 7
 #: Enforcement state about the tenant, under `platform:` (its status key stays: `purged`).
-PLATFORM_KINDS = ("quota", "ratelimit")
+PLATFORM_KINDS = ("quota", "ratelimit", "metered", "activity")
 #: Warehouse tables purged of the tenant's rows. `monthly_tenant_usage` is kept: invoices
 #: already issued rest on it (counts only, no personal data).
 WAREHOUSE_TABLES = (

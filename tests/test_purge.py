@@ -28,7 +28,7 @@ from tenancy.object_store import S3ObjectStore, tenant_prefix
 from tenancy.purge import STEPS, PurgeTargets, finish_purge, purge_steps, tenant_schema
 from tenancy.redis_keys import enforcement_key, tenant_key
 from tenancy.storage_location import dedicated_bucket_name
-from tenancy.tenant_status import TenantStatusStore
+from tenancy.tenant_status import TenantStatusStore, status_key
 from tenancy.transitions import apply_transition, deletion_record
 from tests.db.factories import make_agent, make_document, make_tenant
 
@@ -164,6 +164,8 @@ def world(
         redis_client.hset(tenant_key(tenant.id, "session", "x"), "k", "v")
         redis_client.set(enforcement_key("quota", tenant.id, "state"), "{}")
         redis_client.set(enforcement_key("ratelimit", tenant.id, "v1-agents"), "1")
+        redis_client.set(enforcement_key("metered", tenant.id, "api_calls_per_month", "2026-01"), "7")
+        redis_client.set(enforcement_key("activity", tenant.id, str(uuid.uuid4())), "1", ex=3600)
         with duckdb.connect(str(warehouse)) as conn:
             conn.execute(
                 "INSERT INTO usage_events VALUES (?, ?, 'api_calls', 1)",
@@ -255,7 +257,9 @@ def test_full_purge_of_one_tenant_among_several(
     assert steps["schema"]["detail"]["schema_dropped"] and steps["schema"]["detail"]["role_dropped"]
     assert list(redis_client.scan_iter(match=f"tenant:{acme.id}:*")) == []
     assert redis_client.get(enforcement_key("quota", acme.id, "state")) is None
-    assert steps["redis"]["detail"]["keys"] == 4
+    assert steps["redis"]["detail"]["keys"] == 6
+    leftover = {k.decode() for k in redis_client.scan_iter(match=f"*{acme.id}*")}
+    assert leftover == {status_key(acme.id)}, "only the purged status stays"
     assert TenantStatusStore(redis_client).get(acme.id) == ("purged", "purged")
     wh = warehouse_rows(world["warehouse"])
     assert all(str(r[1]) != str(acme.id) for r in wh["usage_events"] + wh["daily_tenant_usage"])
