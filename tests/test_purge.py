@@ -237,9 +237,18 @@ def test_full_purge_of_one_tenant_among_several(
             wh_others,
         )
 
+    def outbox_kinds() -> list[str]:
+        rows = superuser.execute(
+            "SELECT kind FROM registry.notification_outbox WHERE tenant_id = %s ORDER BY kind",
+            (acme.id,),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     apply_transition(db, acme.id, Transition.DELETE, reason="closing", now=T0)
+    assert "deleted" in outbox_kinds(), "the deletion notice (owners' addresses) is queued"
     before = others_snapshot()
     purged = apply_transition(db, acme.id, Transition.PURGE, now=T0 + RESTORE_WINDOW)
+    assert set(outbox_kinds()) == {"purged"}, "only the purge notice keeps an address"
     apply_runtime_state(redis_client, purged.tenant)
     steps = finish_purge(db, purged.tenant, targets, now=T0 + RESTORE_WINDOW)
     assert before[2][0][1] == [(1, "note of globex")], "the snapshot holds the schemas' rows"

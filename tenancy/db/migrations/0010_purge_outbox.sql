@@ -1,0 +1,23 @@
+-- depends: 0009_domains
+-- A purge also empties the tenant's notification outbox: queued and sent messages hold e-mail
+-- addresses (owners, invitees) and, until delivery, invitation codes and domain tokens, and an
+-- undelivered message about a tenant that no longer exists must not go out. The one message
+-- kept is the `purged` notice itself, which has to reach the owners.
+CREATE POLICY lifecycle ON registry.notification_outbox FOR ALL TO tenancy_owner
+    USING (tenant_id = registry.current_tenant_id())
+    WITH CHECK (tenant_id = registry.current_tenant_id());
+
+CREATE OR REPLACE FUNCTION registry.purge_admin_rows() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bound text := coalesce(current_setting('app.tenant_id', true), '');
+BEGIN
+    PERFORM set_config('app.tenant_id', NEW.id::text, true);
+    DELETE FROM registry.invitations WHERE tenant_id = NEW.id;
+    DELETE FROM registry.feature_overrides WHERE tenant_id = NEW.id;
+    DELETE FROM registry.notification_outbox WHERE tenant_id = NEW.id AND kind <> 'purged';
+    PERFORM set_config('app.tenant_id', bound, true);
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION registry.purge_admin_rows() FROM PUBLIC;
