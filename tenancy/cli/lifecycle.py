@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tenancy.lifecycle import DESTRUCTIVE, Outcome, Transition
 from tenancy.lifecycle_runtime import apply_runtime_state
 from tenancy.object_store import object_store_from_env
 from tenancy.purge import PurgeTargets, data_plane_admin_from_env, finish_purge, kms_from_env
+from tenancy.redis_connect import cluster_mode, connect
 from tenancy.registry import get_tenant, list_tenants
 from tenancy.settings import Settings
 from tenancy.storage_move import StorageMoveError
@@ -30,10 +32,13 @@ YesOption = typer.Option(False, "--yes", help="Do not ask for confirmation.")
 
 
 def redis_client(settings: Settings | None = None) -> redis.Redis:
-    """The configured Redis, or the local stack's."""
+    """The configured Redis (a cluster client with TENANCY_REDIS_CLUSTER=true, so status keys
+    and ACL users reach every node), or the local stack's."""
     settings = settings or Settings.from_env()
     url = settings.redis_url or LocalStack(settings.run_dir).up().redis_url
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
+    return connect(
+        url, cluster=cluster_mode(os.environ), socket_timeout=10, socket_connect_timeout=10
+    )
 
 
 def purge_targets(warehouse: Path | None) -> PurgeTargets:

@@ -40,3 +40,24 @@ def test_the_pipeline_asks_for_a_url_in_cluster_mode(
     client = redis_client(RedisResource(url=redis_cluster.url))
     assert isinstance(client, RedisCluster)
     client.close()
+
+
+def test_the_lifecycle_commands_reach_every_node_in_cluster_mode(
+    redis_cluster: RedisClusterServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tenancy tenants suspend|purge|sync` publish status keys that live on every node."""
+    import uuid
+
+    from tenancy.cli.lifecycle import redis_client as cli_redis_client
+    from tenancy.tenant_status import TenantStatusStore
+
+    monkeypatch.setenv("TENANCY_REDIS_CLUSTER", "true")
+    monkeypatch.setenv("TENANCY_REDIS_URL", redis_cluster.url)
+    client = cli_redis_client()
+    assert is_cluster(client)
+    store = TenantStatusStore(client)
+    tenants = [uuid.uuid4() for _ in range(10)]
+    for tenant in tenants:
+        store.publish(tenant, "suspended", "unpaid")
+    assert all(store.get(tenant) == ("suspended", "unpaid") for tenant in tenants)
+    client.close()
