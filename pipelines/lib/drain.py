@@ -29,7 +29,15 @@ from pipelines.lib.ingest import (
 from tenancy.usage.stream import StreamEntry, UsageConsumer, trim_acknowledged
 
 #: Failures of the machinery rather than of an entry: splitting the batch would not help.
-ENVIRONMENT_FAILURES = (duckdb.IOException, duckdb.FatalException, OSError, redis.RedisError)
+#: Failures no entry is to blame for; they fail the run and leave the entries pending. A
+#: `WriteConflict` that outlasted its retries is one: concurrent writers, not a bad entry.
+ENVIRONMENT_FAILURES = (
+    duckdb.IOException,
+    duckdb.FatalException,
+    OSError,
+    redis.RedisError,
+    warehouse.WriteConflict,
+)
 
 
 class DrainAbortedError(RuntimeError):
