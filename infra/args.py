@@ -45,12 +45,14 @@ class EgressService:
 
 @dataclass(frozen=True)
 class Workload:
-    """One agent runtime the tenant runs: `tenancy:workloads[i]` = {name, image, replicas}.
-    The image is pinned by digest so a redeploy runs exactly what was reviewed."""
+    """One agent runtime the tenant runs: `tenancy:workloads[i]` = {name, image, replicas[,
+    port]}. The image is pinned by digest so a redeploy runs exactly what was reviewed; a
+    workload with a `port` listens on it and gets a ClusterIP Service of its name."""
 
     name: str
     image: str
     replicas: int
+    port: int | None = None
 
 
 REDIS_MODES = ("self-managed", "elasticache")
@@ -83,6 +85,15 @@ class TenantStackArgs:
     verified_domains: tuple[str, ...] = ()
     acme_issuer: str = ACME_ISSUERS[0]
     ingress_class: str = "nginx"
+    web_workload: str = "web"
+
+    @property
+    def web(self) -> Workload | None:
+        """The workload custom domains route to (`tenancy:webWorkload`), if it has a port."""
+        return next(
+            (w for w in self.workloads if w.name == self.web_workload and w.port is not None),
+            None,
+        )
 
     @property
     def account_id(self) -> str:
@@ -251,6 +262,17 @@ def parse_stack_config(
         raise StackConfigError(
             stack, key("acmeIssuer"), issuer, f"one of: {', '.join(ACME_ISSUERS)}"
         )
+    workloads = parse_workloads(stack, values.get("workloads") or [])
+    web_workload = values.get("webWorkload") or "web"
+    if not isinstance(web_workload, str) or not _WORKLOAD_NAME.fullmatch(web_workload):
+        raise StackConfigError(stack, key("webWorkload"), web_workload, "a workload name")
+    if verified and not any(w.name == web_workload and w.port for w in workloads):
+        raise StackConfigError(
+            stack,
+            key("webWorkload"),
+            web_workload,
+            f"the name of a {key('workloads')} entry with a port (verified domains route to it)",
+        )
     return TenantStackArgs(
         tenant_id=tenant_id,
         slug=slug,
@@ -263,13 +285,14 @@ def parse_stack_config(
         platform_stack=platform_stack,
         redis_mode=redis_mode,
         elasticache_user_group=user_group,
-        workloads=parse_workloads(stack, values.get("workloads") or []),
+        workloads=workloads,
         domain=domain,
         egress=egress,
         ingress_namespace=str(values.get("ingressNamespace") or "ingress"),
         verified_domains=verified,
         acme_issuer=issuer,
         ingress_class=str(values.get("ingressClass") or "nginx"),
+        web_workload=web_workload,
     )
 
 
@@ -326,7 +349,7 @@ def parse_egress(stack: str, raw: Any) -> tuple[EgressService, ...]:
 
 
 def parse_workloads(stack: str, raw: Any) -> tuple[Workload, ...]:
-    """`tenancy:workloads`: a list of {name, image (pinned by digest), replicas}."""
+    """`tenancy:workloads`: a list of {name, image (pinned by digest), replicas[, port]}."""
     field_name = f"{NAMESPACE}:workloads"
     if not isinstance(raw, list):
         raise StackConfigError(stack, field_name, raw, "a list of {name, image, replicas}")
@@ -349,5 +372,10 @@ def parse_workloads(stack: str, raw: Any) -> tuple[Workload, ...]:
         replicas = item["replicas"]
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
             raise StackConfigError(stack, f"{where}.replicas", replicas, "a whole number >= 1")
-        out.append(Workload(item["name"], item["image"], replicas))
+        port = item.get("port")
+        if port is not None and (
+            isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536
+        ):
+            raise StackConfigError(stack, f"{where}.port", port, "a port number 1-65535")
+        out.append(Workload(item["name"], item["image"], replicas, port))
     return tuple(out)

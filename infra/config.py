@@ -25,6 +25,7 @@ CONFIG_KEYS = (
     "ingressNamespace",
     "acmeIssuer",
     "ingressClass",
+    "webWorkload",
     "platformStack",
     "redisMode",
     "elasticacheUserGroupId",

@@ -1,10 +1,16 @@
 """Per verified domain: a cert-manager Certificate and an Ingress in the tenant's namespace.
 
 Only domains the registry holds as proven reach here (`TenantStackArgs.verified_domains`,
-written by `tenancy stacks generate`). A suspended tenant keeps its Certificates, so the
-TLS secrets survive (no re-issue on reactivation, which Let's Encrypt's limits punish), and
-loses its Ingresses, so nothing is served. A deleted tenant's stack file lists no domain,
-which removes both.
+written by `tenancy stacks generate`). The Ingress routes to the Service of the workload
+`tenancy:webWorkload` (infra/workloads.py renders it) on that workload's port.
+
+A suspended tenant renders neither Ingresses nor Certificates: its ResourceQuota of `pods: 0`
+would keep cert-manager's HTTP-01 solver pod from running, so a kept Certificate would fail
+to renew. The TLS Secret is cert-manager's, not the stack's, and cert-manager leaves it in
+place when its Certificate is deleted (unless the controller runs with
+`--enable-certificate-owner-ref`); on reactivation the re-created Certificate (same name,
+same `secretName`, both derived from the domain) finds it and re-issues only if it is no
+longer valid. A deleted tenant's stack file lists no domain, which removes both as well.
 """
 
 from __future__ import annotations
@@ -19,9 +25,6 @@ from infra.args import TenantStackArgs
 from tenancy.tenant import TenantStatus
 
 DOMAIN_ANNOTATION = "codexos.io/domain"
-#: The tenant workload's Service that custom domains route to.
-BACKEND_SERVICE = "web"
-BACKEND_PORT = 80
 VERIFIED_CONFIGMAP = "verified-domains"
 
 
@@ -32,6 +35,12 @@ def domain_key(domain: str) -> str:
 
 def _labels(args: TenantStackArgs) -> dict[str, str]:
     return {**args.tags, "tenant-status": args.status.value}
+
+
+def secret_name(domain: str) -> str:
+    """The TLS Secret cert-manager fills for a domain: the same for as long as the domain is
+    verified, so a re-created Certificate finds the Secret its predecessor left."""
+    return f"tls-{domain_key(domain)}"
 
 
 def certificate_manifest(args: TenantStackArgs, domain: str) -> dict[str, Any]:
@@ -46,7 +55,7 @@ def certificate_manifest(args: TenantStackArgs, domain: str) -> dict[str, Any]:
             "annotations": {DOMAIN_ANNOTATION: domain},
         },
         "spec": {
-            "secretName": f"tls-{key}",
+            "secretName": secret_name(domain),
             "dnsNames": [domain],
             "issuerRef": {
                 "name": args.acme_issuer,
@@ -61,7 +70,10 @@ def certificate_manifest(args: TenantStackArgs, domain: str) -> dict[str, Any]:
 
 def ingress_manifest(args: TenantStackArgs, domain: str) -> dict[str, Any]:
     key = domain_key(domain)
-    backend = {"service": {"name": BACKEND_SERVICE, "port": {"number": BACKEND_PORT}}}
+    web = args.web
+    # parse_stack_config refuses verified domains without a web workload that has a port
+    assert web is not None and web.port is not None
+    backend = {"service": {"name": web.name, "port": {"number": web.port}}}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -73,7 +85,7 @@ def ingress_manifest(args: TenantStackArgs, domain: str) -> dict[str, Any]:
         },
         "spec": {
             "ingressClassName": args.ingress_class,
-            "tls": [{"hosts": [domain], "secretName": f"tls-{key}"}],
+            "tls": [{"hosts": [domain], "secretName": secret_name(domain)}],
             "rules": [
                 {
                     "host": domain,
@@ -102,10 +114,11 @@ def verified_configmap_manifest(args: TenantStackArgs) -> dict[str, Any]:
 def route_manifests(args: TenantStackArgs) -> list[dict[str, Any]]:
     """What the stack renders for custom domains, for the tenant's current status."""
     manifests = [verified_configmap_manifest(args)]
+    if args.status is not TenantStatus.ACTIVE:
+        return manifests
     for domain in args.verified_domains:
         manifests.append(certificate_manifest(args, domain))
-        if args.status is TenantStatus.ACTIVE:
-            manifests.append(ingress_manifest(args, domain))
+        manifests.append(ingress_manifest(args, domain))
     return manifests
 
 

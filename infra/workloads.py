@@ -3,7 +3,8 @@
 A ResourceQuota of `pods: 0` only refuses new pods; running ones keep running. Declaring the
 workloads in the stack lets suspension stop them for real (replicas 0, the controller deletes
 the pods) and reactivation bring them back at the configured count; the quota stays as a guard
-against pods started outside the stack.
+against pods started outside the stack. A workload with a `port` also gets a ClusterIP Service
+of its name on that port (what custom-domain Ingresses route to, infra/routes.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def _container(args: TenantStackArgs, workload: Workload) -> k8s.core.v1.Contain
         name=workload.name,
         image=workload.image,
         env=[k8s.core.v1.EnvVarArgs(name="TENANT_ID", value=str(args.tenant_id)), *from_secret],
+        ports=(
+            None
+            if workload.port is None
+            else [k8s.core.v1.ContainerPortArgs(container_port=workload.port, protocol="TCP")]
+        ),
         resources=k8s.core.v1.ResourceRequirementsArgs(
             requests={"cpu": quota.container_cpu, "memory": quota.container_memory},
             limits={"cpu": quota.container_cpu, "memory": quota.container_memory},
@@ -51,12 +57,40 @@ def _container(args: TenantStackArgs, workload: Workload) -> k8s.core.v1.Contain
     )
 
 
+def _selector(workload: Workload) -> dict[str, str]:
+    return {"app.kubernetes.io/name": workload.name}
+
+
+def _service(
+    name: str, args: TenantStackArgs, workload: Workload, port: int, opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Service:
+    """A ClusterIP Service of the workload's name, in front of its pods, on its port."""
+    return k8s.core.v1.Service(
+        f"{name}-service-{workload.name}",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=workload.name, namespace=args.namespace, labels=labels(args)
+        ),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            type="ClusterIP",
+            selector=_selector(workload),
+            ports=[
+                k8s.core.v1.ServicePortArgs(
+                    name="http", port=port, target_port=port, protocol="TCP"
+                )
+            ],
+        ),
+        opts=opts,
+    )
+
+
 def tenant_workloads(
     name: str, args: TenantStackArgs, opts: pulumi.ResourceOptions
-) -> list[k8s.apps.v1.Deployment]:
-    out = []
+) -> list[k8s.apps.v1.Deployment | k8s.core.v1.Service]:
+    out: list[k8s.apps.v1.Deployment | k8s.core.v1.Service] = []
     for workload in args.workloads:
-        selector = {"app.kubernetes.io/name": workload.name}
+        selector = _selector(workload)
+        if workload.port is not None:
+            out.append(_service(name, args, workload, workload.port, opts))
         out.append(
             k8s.apps.v1.Deployment(
                 f"{name}-workload-{workload.name}",

@@ -19,6 +19,7 @@ from typing import Any
 
 import jsonschema
 
+from policies import tokens
 from policies.kubernetes_schema import schema_errors
 from policies.rule import Resource, ResourceRule, StackRule
 
@@ -28,6 +29,7 @@ INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+SERVICE = tokens.SERVICE
 #: The platform's ClusterIssuers (infra/cluster_issuer.py renders them).
 PLATFORM_ISSUERS = ("letsencrypt-staging", "letsencrypt-production")
 VERIFIED_CONFIGMAP = "verified-domains"
@@ -172,6 +174,56 @@ def custom_domains(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
                 )
 
 
+def _backends(spec: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    """An Ingress's backends with where they are: (path in the spec, backend)."""
+    if isinstance(spec.get("defaultBackend"), dict):
+        yield "spec.defaultBackend", spec["defaultBackend"]
+    for i, rule in enumerate(spec.get("rules") or []):
+        for j, path in enumerate((rule.get("http") or {}).get("paths") or []):
+            yield f"spec.rules[{i}].http.paths[{j}].backend", path.get("backend") or {}
+
+
+def _service_ports(props: dict[str, Any]) -> set[object]:
+    """What an Ingress may name of a Service: its port numbers and port names."""
+    ports = (props.get("spec") or {}).get("ports") or []
+    return {p.get("port") for p in ports} | {p.get("name") for p in ports if p.get("name")}
+
+
+def route_backends(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
+    """Every Ingress backend is a Service this stack renders in the Ingress's namespace, on a
+    port that Service exposes: a route to nothing serves the ingress controller's 503."""
+    services = {
+        (_meta(r.props).get("namespace"), _meta(r.props).get("name")): _service_ports(r.props)
+        for r in resources
+        if r.type == SERVICE
+    }
+    for r in resources:
+        if r.type != INGRESS:
+            continue
+        namespace = _meta(r.props).get("namespace")
+        for where, backend in _backends(r.props.get("spec") or {}):
+            service = backend.get("service")
+            if not isinstance(service, dict):
+                yield r.name, f"{where} is not a Service backend; expected a Service of this stack"
+                continue
+            name = service.get("name")
+            port = service.get("port") or {}
+            wanted = port.get("number") if port.get("number") is not None else port.get("name")
+            ports = services.get((namespace, name))
+            if ports is None:
+                yield (
+                    r.name,
+                    f"{where} names Service {name!r}, which this stack does not render in "
+                    f"namespace {namespace!r}",
+                )
+            elif wanted not in ports:
+                yield (
+                    r.name,
+                    f"{where} uses port {wanted!r} of Service {name!r}, which exposes "
+                    f"{sorted(map(str, ports))}",
+                )
+
+
 RESOURCE_RULES: tuple[ResourceRule, ...] = (
     ResourceRule(
         "certificate-platform-issuer",
@@ -203,5 +255,13 @@ STACK_RULES: tuple[StackRule, ...] = (
         "the registry verified for this tenant, over this tenant's certificate secrets.",
         "run `tenancy domains verify`, then `tenancy stacks generate`; never add hosts by hand",
         custom_domains,
+    ),
+    StackRule(
+        "route-backend-rendered",
+        "Every Ingress backend is a Service rendered in the same stack and namespace, on a "
+        "port that Service exposes.",
+        "give the `tenancy:webWorkload` workload a `port` in `tenancy:workloads`; never point "
+        "a route at a Service the stack does not render",
+        route_backends,
     ),
 )

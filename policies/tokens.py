@@ -17,6 +17,8 @@ SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 SERVICE_ACCOUNT_PATCH = "kubernetes:core/v1:ServiceAccountPatch"
 SECRET = "kubernetes:core/v1:Secret"  # noqa: S105 (a type token)
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
 LIMIT_RANGE = "kubernetes:core/v1:LimitRange"
@@ -33,5 +35,6 @@ KUBERNETES = (
     LIMIT_RANGE,
     SECRET,
     DEPLOYMENT,
+    SERVICE,
 )
 REQUIRED_TAGS = ("tenant-id", "plan", "managed-by")

@@ -16,6 +16,9 @@ TENANT_IDS = {
 
 
 IMAGE = "ghcr.io/codexos/agent-runtime@sha256:" + "ab" * 32
+AGENT = {"name": "agent-runtime", "image": IMAGE, "replicas": 2}
+#: The default workloads plus `web` with a port: what a tenant serving custom domains runs.
+WITH_WEB = [AGENT, {"name": "web", "image": IMAGE, "replicas": 1, "port": 8080}]
 
 
 def config_values(plan: str = "pro", **overrides: Any) -> dict[str, Any]:
@@ -24,7 +27,7 @@ def config_values(plan: str = "pro", **overrides: Any) -> dict[str, Any]:
         "slug": f"acme-{plan}",
         "plan": plan,
         "status": "active",
-        "workloads": [{"name": "agent-runtime", "image": IMAGE, "replicas": 2}],
+        "workloads": [AGENT],
         "platformAdminArn": "arn:aws:iam::123456789012:role/codexos-platform-admin",
         "deployerArn": "arn:aws:iam::123456789012:role/codexos-deployer",
         "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",

@@ -130,6 +130,16 @@ def _privileged_container(r: RenderedResource) -> RenderedResource:
     return _with(r, spec=spec)
 
 
+def _route_to_port_80(r: RenderedResource) -> RenderedResource:
+    spec = json.loads(json.dumps(r.props["spec"]))
+    spec["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {"number": 80}
+    return _with(r, spec=spec)
+
+
+def _serves_domains(args: TenantStackArgs) -> bool:
+    return bool(args.verified_domains) and not args.stopped
+
+
 CATALOG = (
     Mutation("irsa-trust-wildcard-sub-no-aud", "irsa-trust-pinned", _is(t.IAM_ROLE), _widen_trust),
     Mutation(
@@ -223,5 +233,19 @@ CATALOG = (
         "workload-stopped-and-restricted",
         _is(t.DEPLOYMENT),
         _privileged_container,
+    ),
+    Mutation(
+        "route-backend-service-removed",
+        "route-backend-rendered",
+        _is(t.SERVICE),
+        lambda r: None,
+        _serves_domains,
+    ),
+    Mutation(
+        "route-backend-port-not-exposed",
+        "route-backend-rendered",
+        _is(t.INGRESS),
+        _route_to_port_80,
+        _serves_domains,
     ),
 )

@@ -7,10 +7,17 @@ from dataclasses import replace
 from typing import Any
 
 from infra.render import RenderedResource, render_tenant
-from policies.domain_rules import CERTIFICATE, CLUSTER_ISSUER, CONFIG_MAP, HTTP_ROUTE, INGRESS
+from policies.domain_rules import (
+    CERTIFICATE,
+    CLUSTER_ISSUER,
+    CONFIG_MAP,
+    HTTP_ROUTE,
+    INGRESS,
+    SERVICE,
+)
 from policies.guardrails import check
 from policies.rule import PolicyResource
-from tests.infra.stack_args import stack_args
+from tests.infra.stack_args import WITH_WEB, stack_args
 
 SHOP = "shop.acme.test"
 GOOD_CERT: dict[str, Any] = {
@@ -92,7 +99,7 @@ def test_certificate_rule_variants() -> None:
 
 
 def _stack(**overrides: Any) -> list[RenderedResource]:
-    return render_tenant(stack_args(verifiedDomains=[SHOP], **overrides))
+    return render_tenant(stack_args(workloads=WITH_WEB, verifiedDomains=[SHOP], **overrides))
 
 
 def _edit(
@@ -153,3 +160,45 @@ def test_hostless_gateway_route_is_caught() -> None:
         {"metadata": {"name": "r", "namespace": "tenant-acme-pro"}, "spec": {"parentRefs": []}},
     )
     assert any("serves host '(any host)'" in m for m in _messages([*_stack(), route]))
+
+
+def _backend(resources: list[RenderedResource], service: dict[str, Any]) -> list[Any]:
+    ingress = next(r for r in resources if r.type == INGRESS)
+    spec = copy.deepcopy(ingress.props["spec"])
+    spec["rules"][0]["http"]["paths"][0]["backend"] = {"service": service}
+    return [replace(r, props={**r.props, "spec": spec}) if r is ingress else r for r in resources]
+
+
+def test_route_to_a_service_the_stack_does_not_render_is_caught() -> None:
+    # the old fixed backend: `web` on port 80 while the stack renders no such Service
+    resources = [r for r in _stack() if r.type != SERVICE]
+    messages = _messages(resources)
+    assert any(
+        m.startswith("route-backend-rendered: spec.rules[0].http.paths[0].backend names "
+                     "Service 'web', which this stack does not render") for m in messages
+    ), messages  # fmt: skip
+    another = _backend(_stack(), {"name": "billing", "port": {"number": 8080}})
+    assert any("names Service 'billing'" in m for m in _messages(another))
+
+
+def test_route_to_a_port_the_service_does_not_expose_is_caught() -> None:
+    bad = _backend(_stack(), {"name": "web", "port": {"number": 80}})
+    assert any("uses port 80 of Service 'web', which exposes" in m for m in _messages(bad))
+    by_name = _backend(_stack(), {"name": "web", "port": {"name": "http"}})
+    assert not any(m.startswith("route-backend-rendered") for m in _messages(by_name))
+
+
+def test_route_to_a_service_of_another_namespace_is_caught() -> None:
+    bad = _edit(_stack(), SERVICE, "metadata.namespace", "tenant-globex")
+    assert any("in namespace 'tenant-acme-pro'" in m for m in _messages(bad))
+
+
+def test_resource_backend_is_caught() -> None:
+    resources = _stack()
+    ingress = next(r for r in resources if r.type == INGRESS)
+    spec = copy.deepcopy(ingress.props["spec"])
+    spec["rules"][0]["http"]["paths"][0]["backend"] = {
+        "resource": {"apiGroup": "k8s.example.com", "kind": "StorageBucket", "name": "b"}
+    }
+    bad = [replace(r, props={**r.props, "spec": spec}) if r is ingress else r for r in resources]
+    assert any("is not a Service backend" in m for m in _messages(bad))

@@ -11,15 +11,20 @@ import pytest
 from infra.args import TenantStackArgs
 from infra.render import RenderedResource, render_tenant
 from policies.guardrails import check
-from tests.infra.stack_args import stack_args
+from tests.infra.stack_args import WITH_WEB, stack_args
 from tests.policies.mutations import CATALOG, Mutation
 
 PLANS = ("free", "pro", "enterprise")
 
 
+def serving(plan: str) -> TenantStackArgs:
+    """The plan's stack for a tenant serving a verified domain from its `web` workload."""
+    return stack_args(plan, workloads=WITH_WEB, verifiedDomains=["shop.acme.test"])
+
+
 @cache
 def rendered(plan: str) -> tuple[TenantStackArgs, tuple[RenderedResource, ...]]:
-    args = stack_args(plan)
+    args = serving(plan)
     return args, tuple(render_tenant(args))
 
 
@@ -27,7 +32,7 @@ CASES = [
     pytest.param(plan, mutation, id=f"{plan}-{mutation.name}")
     for plan in PLANS
     for mutation in CATALOG
-    if mutation.applies(stack_args(plan))
+    if mutation.applies(serving(plan))
 ]
 
 
@@ -43,6 +48,7 @@ def test_the_catalog_covers_every_plan_and_the_eight_edits_of_the_review() -> No
         "egress-narrow",
         "pod-security-restricted",
         "redis-acl-allow-list",
+        "route-backend-rendered",
     } <= rules
 
 
