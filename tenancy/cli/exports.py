@@ -15,6 +15,7 @@ from tenancy.object_store import object_store_from_env
 from tenancy.registry import get_tenant
 from tenancy.settings import Settings
 from tenancy.storage_location import tenant_store
+from tenancy.warehouse_file import usage_warehouse_file
 
 WarehouseOption = typer.Option(
     None, "--warehouse", help="The usage warehouse (DuckDB file; default <run dir>/usage.duckdb)."
@@ -28,7 +29,7 @@ def run_export(key: str, warehouse: Path | None, actor: str = "cli") -> ExportRe
     with open_database(settings) as db:
         store = tenant_store(db, get_tenant(db, key), store)
         return export_tenant(
-            db, store, key, warehouse=warehouse or settings.run_dir / "usage.duckdb", actor=actor
+            db, store, key, warehouse=usage_warehouse_file(settings, warehouse), actor=actor
         )
 
 

@@ -14,6 +14,7 @@ from tenancy.object_store import object_store_from_env
 from tenancy.retention import Sweeper, SweepRow
 from tenancy.retention_policy import RetentionPolicyError, load_policy
 from tenancy.settings import Settings
+from tenancy.warehouse_file import usage_warehouse_file
 
 app = typer.Typer(help="Retention by tenant status: policy, plan and sweep.", no_args_is_help=True)
 PolicyOption = typer.Option(None, "--policy", help="Policy file (default policies/retention.yaml).")
@@ -48,7 +49,7 @@ def _sweeper(policy: Path | None, warehouse: Path | None) -> tuple[Settings, Swe
         open_database(settings),
         load_policy(policy),
         object_store_from_env(settings.run_dir),
-        warehouse or settings.run_dir / "usage.duckdb",
+        usage_warehouse_file(settings, warehouse),
         anchoring(),
     )
 
