@@ -1,5 +1,10 @@
 """Custom domains: claim, prove by DNS, re-check, release. The control plane's half.
 
+Only a tenant entitled to `custom_domain` (its plan, or an override) may claim or verify a
+name, and only such a tenant's held names are served: a downgrade or a withdrawn feature drops
+the routes at the next stack generation, while the claims stay, so regaining the feature
+restores them.
+
 Every change is one transaction with its audit entry (and, for a claim, the owners' message
 with the token). A name is held across tenants only once proven (`HELD`); the DNS lookup
 runs outside any transaction, and its result is applied only if the row has not changed
@@ -31,12 +36,15 @@ from tenancy.domain_model import (
 from tenancy.domain_names import display_name, normalise_domain, refuse_platform_domain
 from tenancy.domain_settings import TOKEN_LIFETIME, DomainSettings
 from tenancy.domain_tokens import new_token, token_hash
+from tenancy.entitlements import ensure_entitled, is_entitled, load_overrides
 from tenancy.errors import NotFoundError
 from tenancy.notifications import enqueue
+from tenancy.plans import PlanCatalog, default_catalog
 from tenancy.registry import get_tenant
 from tenancy.tenant import TENANT_COLUMNS, Tenant, TenantStatus
 
 ACTOR = "platform:domains"
+FEATURE = "custom_domain"
 
 
 def _now(now: datetime | None) -> datetime:
@@ -52,6 +60,12 @@ def _lock_tenant(conn: Connection, tenant_id: uuid.UUID) -> Tenant:
     return Tenant.from_row(row)
 
 
+def _ensure_feature(conn: Connection, tenant: Tenant, catalog: PlanCatalog | None) -> None:
+    """Refuse a tenant whose plan and overrides do not give it custom domains."""
+    plans = catalog or default_catalog()
+    ensure_entitled(plans, plans.get(tenant.plan), load_overrides(conn, tenant.id), FEATURE)
+
+
 def add_domain(
     db: Database,
     tenant_key: str | uuid.UUID,
@@ -60,8 +74,10 @@ def add_domain(
     *,
     actor: str = ACTOR,
     now: datetime | None = None,
+    catalog: PlanCatalog | None = None,
 ) -> Claim:
-    """Claim `name` for a tenant: a fresh token, the owners' message, an audit entry."""
+    """Claim `name` for a tenant entitled to custom domains: a fresh token, the owners'
+    message, an audit entry."""
     at = _now(now)
     domain = normalise_domain(name)
     refuse_platform_domain(domain, settings.platform_domains)
@@ -73,6 +89,7 @@ def add_domain(
             raise DomainError(
                 domain, f"tenant {tenant.slug} is {tenant.status.value}; expected active"
             )
+        _ensure_feature(conn, tenant, catalog)
         held = conn.execute(
             "SELECT tenant_id FROM registry.domains WHERE domain = %s AND status = ANY(%s)",
             (domain, [s.value for s in HELD]),
@@ -247,11 +264,14 @@ def verify_domain(
     *,
     actor: str = ACTOR,
     now: datetime | None = None,
+    catalog: PlanCatalog | None = None,
 ) -> CheckOutcome:
-    """Look the tenant's claim on `name` up in DNS now (what the schedule also does)."""
+    """Look the tenant's claim on `name` up in DNS now (what the schedule also does); only for
+    a tenant entitled to custom domains."""
     domain = normalise_domain(name)
     tenant = get_tenant(db, tenant_key)
     with db.platform() as conn:
+        _ensure_feature(conn, tenant, catalog)
         row = _open_row(conn, tenant.id, domain)
     return check_domain(db, row["id"], settings, actor=actor, now=now)
 
@@ -337,17 +357,32 @@ def tenant_for_host(db: Database, host: str) -> Tenant:
     return Tenant.from_row(row)
 
 
-def served_domains(db: Database) -> dict[uuid.UUID, tuple[str, ...]]:
-    """Per tenant, the domains its stack serves: held, of a tenant neither deleted nor purged."""
+def served_domains(
+    db: Database, catalog: PlanCatalog | None = None
+) -> dict[uuid.UUID, tuple[str, ...]]:
+    """Per tenant, the domains its stack serves: held, of a tenant neither deleted nor purged
+    and entitled to custom domains (plan or override). A tenant that lost the feature keeps its
+    claims but serves none of them until it regains it."""
+    plans = catalog or default_catalog()
     with db.platform() as conn:
         rows = conn.execute(
-            "SELECT d.tenant_id, d.domain FROM registry.domains d "
+            "SELECT d.tenant_id, d.domain, t.plan FROM registry.domains d "
             "JOIN registry.tenants t ON t.id = d.tenant_id "
             "WHERE d.status = ANY(%s) AND t.status IN ('active', 'suspended') "
             "ORDER BY d.tenant_id, d.domain",
             ([s.value for s in HELD],),
         ).fetchall()
+        overrides: dict[uuid.UUID, dict[str, bool]] = {}
+        for o in conn.execute(
+            "SELECT tenant_id, feature, granted FROM registry.feature_overrides "
+            "WHERE tenant_id = ANY(%s)",
+            (list({r["tenant_id"] for r in rows}),),
+        ).fetchall():
+            tid = uuid.UUID(str(o["tenant_id"]))
+            overrides.setdefault(tid, {})[str(o["feature"])] = bool(o["granted"])
     served: dict[uuid.UUID, list[str]] = {}
     for row in rows:
-        served.setdefault(uuid.UUID(str(row["tenant_id"])), []).append(str(row["domain"]))
+        tenant = uuid.UUID(str(row["tenant_id"]))
+        if is_entitled(plans.get(str(row["plan"])), overrides.get(tenant, {}), FEATURE):
+            served.setdefault(tenant, []).append(str(row["domain"]))
     return {tenant: tuple(names) for tenant, names in served.items()}

@@ -7,7 +7,9 @@ collector never reads half a file:
 - `tenant_quotas.prom` (by `tenant_quota_status`, month in progress): per tenant and limit the
   usage, the limit, whether it is blocked; the tenant's plan; the catalog's prices. Cost is
   computed from these in PromQL, so prices are never copied into a dashboard.
-- `usage_ingest.prom` (by `usage_events`): when the last drain succeeded and what it counted.
+- `usage_ingest_<shard>.prom` (by `usage_events`, one per shard partition, every series labelled
+  `shard`): when the shard's last drain succeeded and what it counted, and how many shards
+  there are, so a shard that is stuck or never ran is seen beside the healthy ones.
 - `billing_invoices.prom` (by `stripe_invoices`): invoices per status, and each one held by
   reconciliation.
 
@@ -17,6 +19,7 @@ four limit keys, fixed outcomes); nothing comes from request input.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -31,7 +34,9 @@ from tenancy.billing.ledger import Invoice
 from tenancy.plans import PlanCatalog
 
 QUOTAS_FILE = "tenant_quotas.prom"
-INGEST_FILE = "usage_ingest.prom"
+#: Written by releases before ingest metrics were per shard; removed so it cannot go stale.
+UNSHARDED_INGEST_FILE = "usage_ingest.prom"
+_INGEST_FILE = re.compile(r"usage_ingest_(\d+)\.prom")
 BILLING_FILE = "billing_invoices.prom"
 #: Invoice states in which a hold stops the invoice (after finalization a hold is history).
 OPEN_STATES = ("draft", "pushed")
@@ -98,25 +103,54 @@ def quotas(
     return registry
 
 
-def ingest(stats: DrainStats, finished: datetime) -> CollectorRegistry:
-    """The last successful drain: when it finished and what its entries became."""
+def ingest_file(shard: int) -> str:
+    """The textfile of one shard's ingest metrics."""
+    return f"usage_ingest_{shard}.prom"
+
+
+def ingest(stats: DrainStats, finished: datetime, shard: int, shards: int) -> CollectorRegistry:
+    """One shard's last successful drain: when it finished and what its entries became."""
     registry = CollectorRegistry()
+    label = str(shard)
     Gauge(
         "usage_ingest_last_success_timestamp_seconds",
-        "When `usage_events` last drained the stream successfully (Unix time).",
+        "When `usage_events` last drained its shard of the stream successfully (Unix time).",
+        ["shard"],
         registry=registry,
-    ).set(finished.timestamp())
+    ).labels(label).set(finished.timestamp())
+    Gauge(
+        "usage_ingest_shards",
+        "How many usage shards the writer was configured with (TENANCY_USAGE_SHARDS).",
+        ["shard"],
+        registry=registry,
+    ).labels(label).set(shards)
     entries = Gauge(
         "usage_ingest_last_run_entries",
-        "Entries of the last successful drain, by what became of them.",
-        ["outcome"],
+        "Entries of the shard's last successful drain, by what became of them.",
+        ["shard", "outcome"],
         registry=registry,
     )
-    entries.labels("read").set(stats.read)
-    entries.labels("inserted").set(stats.inserted)
-    entries.labels("duplicate").set(stats.duplicates)
-    entries.labels("quarantined").set(stats.quarantined)
+    entries.labels(label, "read").set(stats.read)
+    entries.labels(label, "inserted").set(stats.inserted)
+    entries.labels(label, "duplicate").set(stats.duplicates)
+    entries.labels(label, "quarantined").set(stats.quarantined)
     return registry
+
+
+def write_ingest(directory: Path, shard: int, shards: int, registry: CollectorRegistry) -> Path:
+    """Replace the shard's textfile, and remove those no current shard writes (the unsharded
+    file of earlier releases, shards above a reduced shard count): left alone they would keep
+    reporting an old success."""
+    path = directory / ingest_file(shard)
+    write(path, registry)
+    leftovers = [directory / UNSHARDED_INGEST_FILE]
+    for other in directory.glob("usage_ingest_*.prom"):
+        match = _INGEST_FILE.fullmatch(other.name)
+        if match is not None and int(match.group(1)) >= shards:
+            leftovers.append(other)
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return path
 
 
 def billing(invoices: Iterable[Invoice]) -> CollectorRegistry:

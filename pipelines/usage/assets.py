@@ -88,7 +88,8 @@ def usage_events(
     malformed, out-of-window, unknown-tenant and conflicting entries are quarantined with their
     reason and raw bytes. Entries are acknowledged only after DuckDB commits; acknowledged
     entries are then trimmed. Streams a former shard count left are drained too. A successful
-    drain stamps `usage_ingest_last_success_timestamp_seconds` for the alerts."""
+    drain stamps `usage_ingest_last_success_timestamp_seconds{shard=...}` in the shard's own
+    textfile (`usage_ingest_<shard>.prom`) for the alerts."""
 
     def registered() -> set[uuid.UUID]:
         """Tenants that may still have usage: every one but the purged (their tombstones stay
@@ -121,9 +122,11 @@ def usage_events(
                 if t.status is TenantStatus.ACTIVE and shard_of(t.id, shards) == shard
             ]
         reconciled = _reconcile_metered(conn, tenants, MeteredCounters(client))
-    pipeline_metrics.write(
-        outputs.beside(pipeline_metrics.INGEST_FILE),
-        pipeline_metrics.ingest(stats, datetime.now(UTC)),
+    pipeline_metrics.write_ingest(
+        outputs.beside(pipeline_metrics.ingest_file(shard)).parent,
+        shard,
+        shards,
+        pipeline_metrics.ingest(stats, datetime.now(UTC), shard, shards),
     )
     return dg.MaterializeResult(
         metadata={

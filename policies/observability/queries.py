@@ -86,17 +86,18 @@ def tenants_by_plan() -> str:
 
 
 def ingest_age() -> str:
-    return "time() - usage_ingest_last_success_timestamp_seconds"
+    """Per shard: a stuck shard shows beside the healthy ones (UsageIngestStale's view)."""
+    return "time() - max by (shard) (usage_ingest_last_success_timestamp_seconds)"
 
 
 def ingest_entries() -> str:
-    return "usage_ingest_last_run_entries"
+    return "max by (shard, outcome) (usage_ingest_last_run_entries)"
 
 
 def quarantine_ratio() -> str:
     return (
-        'usage_ingest_last_run_entries{outcome="quarantined"}'
-        ' / ignoring (outcome) usage_ingest_last_run_entries{outcome="read"}'
+        'max by (shard) (usage_ingest_last_run_entries{outcome="quarantined"})'
+        ' / max by (shard) (usage_ingest_last_run_entries{outcome="read"})'
     )
 
 

@@ -129,12 +129,12 @@ def test_enforcement_reaches_the_quota_gate(pipeline: Pipeline) -> None:
     assert f'tenant_resource_limit{{resource="users",tenant="{enterprise}"}}' not in quotas, (
         "an unlimited limit has no series"
     )
-    ingest = (pipeline.textfile.parent / "usage_ingest.prom").read_text()
-    assert 'usage_ingest_last_run_entries{outcome="inserted"} 10714.0' in ingest
+    ingest = (pipeline.textfile.parent / "usage_ingest_0.prom").read_text()
+    assert 'usage_ingest_last_run_entries{outcome="inserted",shard="0"} 10714.0' in ingest
     stamp = next(
         float(line.split()[-1])
         for line in ingest.splitlines()
-        if line.startswith("usage_ingest_last_success_timestamp_seconds ")
+        if line.startswith('usage_ingest_last_success_timestamp_seconds{shard="0"} ')
     )
     assert now.timestamp() <= stamp <= datetime.now(UTC).timestamp()
 
