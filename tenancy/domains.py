@@ -340,10 +340,11 @@ def list_domains(db: Database, tenant_key: str | uuid.UUID | None = None) -> lis
     return [Domain.from_row(r) for r in rows]
 
 
-def tenant_for_host(db: Database, host: str) -> Tenant:
+def tenant_for_host(db: Database, host: str, catalog: PlanCatalog | None = None) -> Tenant:
     """The tenant that serves `host`: a domain it proved and holds (verified, active, or failed
-    within its grace period). `tenants.domain` alone never routes a request: an unproven name
-    must not reach a tenant through the request path any more than through a stack."""
+    within its grace period) while entitled to custom domains, as `served_domains` decides for
+    the stacks. `tenants.domain` alone never routes a request: an unproven name must not reach
+    a tenant through the request path any more than through a stack."""
     name = normalise_domain(host, "host")
     with db.platform() as conn:
         row = conn.execute(
@@ -352,9 +353,13 @@ def tenant_for_host(db: Database, host: str) -> Tenant:
             "WHERE d.domain = %s AND d.status = ANY(%s)",
             (name, [s.value for s in HELD]),
         ).fetchone()
-    if row is None:
+        if row is None:
+            raise NotFoundError("tenant serving host", host)
+        tenant = Tenant.from_row(row)
+        overrides = load_overrides(conn, tenant.id)
+    if not is_entitled((catalog or default_catalog()).get(tenant.plan), overrides, FEATURE):
         raise NotFoundError("tenant serving host", host)
-    return Tenant.from_row(row)
+    return tenant
 
 
 def served_domains(

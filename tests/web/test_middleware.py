@@ -19,6 +19,7 @@ from tenancy.agents import create_agent
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
 from tenancy.devstack.redis import RedisServer
+from tenancy.feature_overrides import set_override
 from tenancy.metered import MeteredCounters, MeteredQuota
 from tenancy.metrics import TenancyMetrics
 from tenancy.quota_gate import QuotaBlock, QuotaStateStore
@@ -171,6 +172,18 @@ def test_a_tenant_is_found_by_its_host_name_only_once_the_domain_is_proven(
     assert proven.status_code == 200
     revoked = service.client.get("/agents", headers={"host": "old.web-pro.test", **owner})
     assert revoked.status_code == 404
+    # A tenant that loses the custom-domain feature keeps its claim but serves it nowhere.
+    set_override(db, str(service.tenants["pro"]), "custom_domain", False, reason="downgrade")
+    with db.platform() as conn:
+        conn.execute(
+            "INSERT INTO registry.domains (tenant_id, domain, status, token_sha256, "
+            "token_expires_at, created_at, updated_at, verified_at) "
+            "VALUES (%s, 'api.web-pro.test', 'verified', sha256('t'::bytea), now(), now(), "
+            "now(), now())",
+            (service.tenants["pro"],),
+        )
+    withdrawn = service.client.get("/agents", headers={"host": "api.web-pro.test", **owner})
+    assert withdrawn.status_code == 404
 
 
 def test_a_pipeline_block_answers_402_with_its_reason(
