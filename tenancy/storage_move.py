@@ -278,6 +278,15 @@ def _run_locked(
         move = _load(conn, move_id)
         if move.state == "done":
             return move
+        status = conn.execute(
+            "SELECT status FROM registry.tenants WHERE id = %s", (move.tenant_id,)
+        ).fetchone()
+        if status is not None and status["status"] in ("deleted", "purged"):
+            raise StorageMoveError(
+                move.id,
+                f"tenant is {status['status']}; a deleted tenant's move resumes after a "
+                "restore, and a purge closes it",
+            )
         conn.execute(
             "UPDATE registry.storage_moves SET state = 'running' WHERE id = %s", (move.id,)
         )

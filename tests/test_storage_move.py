@@ -29,7 +29,7 @@ from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
 from tenancy.devstack.redis import RedisServer
 from tenancy.errors import TenancyError
-from tenancy.lifecycle import Transition
+from tenancy.lifecycle import RESTORE_WINDOW, Transition
 from tenancy.object_store import tenant_prefix
 from tenancy.storage_location import dedicated_bucket_name
 from tenancy.storage_move import (
@@ -415,3 +415,40 @@ def test_cli_change_plan_waits_for_the_bucket_then_resumes(
     assert move["state"] == "done" and set(move["steps"]) == set(STEPS)
     assert current(s3, dedicated_bucket_name(mover.slug), prefix) == expected
     assert current(s3, world["shared"], prefix) == {}
+
+
+def test_a_purge_closes_the_open_move_and_drops_its_object_ledger(
+    db: Database, superuser: psycopg.Connection, world: dict[str, Any]
+) -> None:
+    s3, shared = world["s3"], world["shared"]
+    mover = world["tenants"]["mover"]
+    make_bucket(s3, dedicated_bucket_name(mover.slug), versioned=True)
+    result = apply_transition(db, mover.id, Transition.CHANGE_PLAN, plan="enterprise")
+    move_id = uuid.UUID(result.effects["storage_move_id"])
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_copy(step: str, phase: str) -> None:
+        if (step, phase) == ("verify", "started"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_move(db, move_id, MoveTargets(s3, shared), checkpoint=stop_after_copy)
+
+    def ledger() -> tuple[str, int]:
+        state = superuser.execute(
+            "SELECT state FROM registry.storage_moves WHERE id = %s", (move_id,)
+        ).fetchone()
+        objects = superuser.execute(
+            "SELECT count(*) FROM registry.storage_move_objects WHERE move_id = %s", (move_id,)
+        ).fetchone()
+        assert state is not None and objects is not None
+        return str(state[0]), int(objects[0])
+
+    assert ledger() == ("running", 5), "the copy recorded every object of the tenant"
+    deleted = apply_transition(db, mover.id, Transition.DELETE, reason="closing")
+    with pytest.raises(StorageMoveError, match="tenant is deleted"):
+        run_move(db, move_id, MoveTargets(s3, shared))
+    apply_transition(db, mover.id, Transition.PURGE, now=deleted.tenant.deleted_at + RESTORE_WINDOW)
+    assert ledger() == ("done", 0), "closed, and no object keys or digests of the tenant left"
