@@ -38,7 +38,7 @@ import psycopg
 import pyarrow as pa
 
 from bench.common import parse_args, result, scratch_dir
-from pipelines.lib import event_store, lakehouse, warehouse
+from pipelines.lib import event_store, lakehouse, warehouse, writes
 from tenancy.devstack.postgres import PostgresServer
 
 START = date(2026, 10, 1)
@@ -100,10 +100,10 @@ def work(spec: dict[str, object]) -> None:
         for batch, scope in batches:
 
             def store(batch: pa.Table = batch, scope: str = scope) -> None:
-                with warehouse.transaction(conn):
+                with writes.transaction(conn):
                     event_store.insert_events(conn, batch, 1, scope)
 
-            warehouse.retry_conflicts(store)
+            writes.retry_conflicts(store)
     else:
         for day in spec["days"]:  # type: ignore[attr-defined]
             first = date.fromisoformat(str(day))
@@ -111,7 +111,7 @@ def work(spec: dict[str, object]) -> None:
             def replace_day(first: date = first) -> int:
                 return warehouse.rollup_days(conn, first, first + timedelta(days=1))
 
-            warehouse.write(conn, replace_day, [f"daily_tenant_usage:{first}"])
+            writes.write(conn, replace_day, [f"daily_tenant_usage:{first}"])
     print(f"seconds {time.perf_counter() - started:.3f}", flush=True)
     conn.close()
 

@@ -43,7 +43,13 @@ BILLING_ASSETS = [invoice_ledger, stripe_invoices]
 WAREHOUSE_ASSETS = [lakehouse_files]
 
 defs = dg.Definitions(
-    assets=[*ASSETS, *RETENTION_ASSETS, *BILLING_ASSETS, *WAREHOUSE_ASSETS, domain_ownership_checks],
+    assets=[
+        *ASSETS,
+        *RETENTION_ASSETS,
+        *BILLING_ASSETS,
+        *WAREHOUSE_ASSETS,
+        domain_ownership_checks,
+    ],
     jobs=[
         ingest_job,
         daily_rollup_job,

@@ -164,7 +164,9 @@ def world(
         redis_client.hset(tenant_key(tenant.id, "session", "x"), "k", "v")
         redis_client.set(enforcement_key("quota", tenant.id, "state"), "{}")
         redis_client.set(enforcement_key("ratelimit", tenant.id, "v1-agents"), "1")
-        redis_client.set(enforcement_key("metered", tenant.id, "api_calls_per_month", "2026-01"), "7")
+        redis_client.set(
+            enforcement_key("metered", tenant.id, "api_calls_per_month", "2026-01"), "7"
+        )
         redis_client.set(enforcement_key("activity", tenant.id, str(uuid.uuid4())), "1", ex=3600)
         with duckdb.connect(str(warehouse)) as conn:
             conn.execute(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import duckdb
 import redis
 
-from pipelines.lib import event_store, warehouse
+from pipelines.lib import event_store, warehouse, writes
 from pipelines.lib.ingest import (
     CONFLICTING_DUPLICATE,
     DELIVERY_LIMIT,
@@ -36,7 +36,7 @@ ENVIRONMENT_FAILURES = (
     duckdb.FatalException,
     OSError,
     redis.RedisError,
-    warehouse.WriteConflict,
+    writes.WriteConflict,
 )
 
 
@@ -120,7 +120,7 @@ class Drain:
             )
             for e in entries
         ]
-        with warehouse.transaction(self.conn):
+        with writes.transaction(self.conn):
             batch_id = warehouse.next_batch_id(self.conn)
             added = event_store.insert_quarantine(self.conn, rows, batch_id)
             self._record_batch(batch_id, len(entries), 0, 0, len(rows))
@@ -131,7 +131,7 @@ class Drain:
 
     def _store_or_split(self, entries: list[StreamEntry]) -> None:
         try:
-            warehouse.retry_conflicts(lambda: self._store(entries))
+            writes.retry_conflicts(lambda: self._store(entries))
         except ENVIRONMENT_FAILURES:
             raise  # no entry is to blame; they stay pending for the next run
         except Exception as exc:
@@ -146,7 +146,7 @@ class Drain:
             if len(self.stats.failed) > self.max_failed_entries:
                 raise DrainAbortedError(len(self.stats.failed), exc) from exc
             self.log(f"entry {entry.entry_id} failed on its own and stays pending: {exc!r}")
-            with warehouse.transaction(self.conn):
+            with writes.transaction(self.conn):
                 event_store.record_error(self.conn, entry.entry_id, repr(exc))
 
     def _store(self, entries: list[StreamEntry]) -> None:
@@ -154,7 +154,7 @@ class Drain:
         if batch.unknown_tenants:
             self._known = self.registered()  # a tenant created since the run started
             batch = split_entries(entries, self._known, self.window)
-        with warehouse.transaction(self.conn):
+        with writes.transaction(self.conn):
             batch_id = warehouse.next_batch_id(self.conn)
             result = event_store.insert_events(self.conn, batch.events, batch_id)
             rows = batch.quarantine + self._conflict_rows(entries, result.conflicts)

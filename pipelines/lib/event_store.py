@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow as pa
 
+from pipelines.lib.writes import fence
+
 if TYPE_CHECKING:
     from pipelines.lib.ingest import QuarantineRow
 
@@ -45,10 +47,9 @@ def insert_events(
 
     The claim check is an anti-join inside the transaction, and the transaction fences
     `scope`: two writers claiming in the same scope cannot both commit (the loser's
-    `warehouse.WriteConflict` is retried on the newer snapshot), so an event counts once. Every
+    `writes.WriteConflict` is retried on the newer snapshot), so an event counts once. Every
     copy of a tenant's events must be written under one scope (the stream shard, chosen from
     the tenant id); writers of different scopes commit side by side."""
-    from pipelines.lib.warehouse import fence  # the fence lives with the schema
 
     fence(conn, claims_fence(scope))
     conn.register("incoming", events)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import duckdb
 
 from pipelines.lib.lakehouse import LAKE
-from pipelines.lib.warehouse import retry_conflicts
+from pipelines.lib.writes import retry_conflicts
 
 
 @dataclass(frozen=True)

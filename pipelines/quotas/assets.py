@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pyarrow as pa
 
-from pipelines.lib import pipeline_metrics, prometheus_textfile, warehouse
+from pipelines.lib import pipeline_metrics, prometheus_textfile, writes
 from pipelines.lib.periods import next_month, utc_midnight
 from pipelines.lib.quota_math import QuotaState, QuotaStatus, evaluate
 from pipelines.partitions import WAREHOUSE_POOL, monthly_partitions
@@ -101,7 +101,7 @@ def tenant_quota_status(
             conn.execute("INSERT INTO tenant_quota_status BY NAME SELECT * FROM statuses")
             conn.unregister("statuses")
 
-        warehouse.write(conn, replace_month, [f"tenant_quota_status:{month}"])
+        writes.write(conn, replace_month, [f"tenant_quota_status:{month}"])
     enforced = month <= now.date() < end
     if enforced:
         _enforce(statuses, redis, outputs, until=utc_midnight(next_month(month)), now=now)

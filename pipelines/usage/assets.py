@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import Field
 
-from pipelines.lib import pipeline_metrics, warehouse
+from pipelines.lib import pipeline_metrics, warehouse, writes
 from pipelines.lib.ingest import IngestWindow
 from pipelines.lib.periods import days, utc_midnight
 from pipelines.lib.shard_drain import ShardDrain
@@ -247,7 +247,7 @@ def daily_tenant_usage(
             return warehouse.rollup_days(conn, start, end), checks.daily_checks(conn, start, end)
 
         fences = [f"daily_tenant_usage:{day}" for day in days(start, end)]
-        rows, results = warehouse.write(conn, replace_days, fences)
+        rows, results = writes.write(conn, replace_days, fences)
     return dg.MaterializeResult(
         metadata={"rows": rows, "days": (end - start).days}, check_results=results
     )
@@ -275,5 +275,5 @@ def monthly_tenant_usage(
         def replace_month() -> tuple[int, list[dg.AssetCheckResult]]:
             return warehouse.rollup_month(conn, month, end), checks.monthly_checks(conn, month, end)
 
-        rows, results = warehouse.write(conn, replace_month, [f"monthly_tenant_usage:{month}"])
+        rows, results = writes.write(conn, replace_month, [f"monthly_tenant_usage:{month}"])
     return dg.MaterializeResult(metadata={"rows": rows}, check_results=results)

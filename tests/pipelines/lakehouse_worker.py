@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipelines.lib import event_store, lakehouse, warehouse
+from pipelines.lib import event_store, lakehouse, warehouse, writes
 
 FIRST_DAY = date(2026, 3, 1)
 DAYS = 4
@@ -55,7 +55,7 @@ def ingest(conn: duckdb.DuckDBPyConnection, events: pa.Table, scope: str) -> int
     """One batch in one transaction, retried whole when another writer's commit wins."""
 
     def store() -> int:
-        with warehouse.transaction(conn):
+        with writes.transaction(conn):
             batch_id = warehouse.next_batch_id(conn)
             result = event_store.insert_events(conn, events, batch_id, scope)
             conn.execute(
@@ -64,12 +64,12 @@ def ingest(conn: duckdb.DuckDBPyConnection, events: pa.Table, scope: str) -> int
             )
         return result.inserted
 
-    return warehouse.retry_conflicts(store)
+    return writes.retry_conflicts(store)
 
 
 def rollup(conn: duckdb.DuckDBPyConnection, day: date) -> int:
     end = day + timedelta(days=1)
-    return warehouse.write(
+    return writes.write(
         conn, lambda: warehouse.rollup_days(conn, day, end), [f"daily_tenant_usage:{day}"]
     )
 

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 import redis
 
-from pipelines.lib import event_store, warehouse
+from pipelines.lib import event_store, warehouse, writes
 from pipelines.lib.drain import Drain
 from tenancy.usage.events import api_call
 from tenancy.usage.stream import STREAM_KEY, UsageConsumer
@@ -31,12 +31,12 @@ def test_a_lasting_write_conflict_fails_the_run_and_blames_no_entry(
         redis_client.xadd(STREAM_KEY, event.to_fields())  # type: ignore[arg-type]
 
     def conflicting(*_: object, **__: object) -> None:
-        raise warehouse.WriteConflict("Transaction conflict: another writer committed first")
+        raise writes.WriteConflict("Transaction conflict: another writer committed first")
 
     monkeypatch.setattr(event_store, "insert_events", conflicting)
     consumer = UsageConsumer(redis_client, "conflicts")
     drain = Drain(conn, consumer, lambda: {TENANT}, WINDOW, log=lambda _: None, read_batch=4)
-    with pytest.raises(warehouse.WriteConflict):
+    with pytest.raises(writes.WriteConflict):
         drain.run()
     assert drain.stats.failed == [] and drain.stats.quarantined == 0
     assert redis_client.xpending(STREAM_KEY, consumer.group)["pending"] == 4, "first batch pending"
