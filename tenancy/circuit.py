@@ -15,8 +15,17 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-#: Failures that mean "Redis is unreachable", as opposed to a bad command.
-UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+from tenancy.redis_connect import connect
+
+#: Failures that mean "Redis is unreachable", as opposed to a bad command. On a Redis Cluster
+#: also: a node answering CLUSTERDOWN or a slot without a live owner (during a failover), and
+#: redis-py's `RedisClusterException` when no node answers its topology refresh at all.
+UNREACHABLE: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.RedisClusterException,
+)
 
 
 class CircuitOpenError(redis.exceptions.ConnectionError):
@@ -55,11 +64,24 @@ class CircuitBreaker:
         return self._open_until != 0.0
 
 
-def guard_client(url: str, *, connect_timeout: float = 0.05, timeout: float = 0.25) -> redis.Redis:
+def guard_client(
+    url: str,
+    *,
+    cluster: bool = False,
+    connect_timeout: float = 0.05,
+    timeout: float = 0.25,
+) -> redis.Redis:
     """A Redis client for the request path: short timeouts and no hidden retries, so an
-    unreachable Redis costs one short timeout before the breaker opens."""
-    return redis.Redis.from_url(
+    unreachable Redis costs one short timeout before the breaker opens.
+
+    With `cluster` (`TENANCY_REDIS_CLUSTER`), a `RedisCluster` with the same timeouts and no
+    cluster-level retry: a call to a primary that is down fails after one connect attempt
+    (redis-py then refreshes its slot map from the other nodes, so once a replica is
+    promoted the next call reaches it). Unlike a single-server client, it reads the slot map
+    when it is built, so the cluster must answer then."""
+    return connect(
         url,
+        cluster=cluster,
         socket_connect_timeout=connect_timeout,
         socket_timeout=timeout,
         retry=Retry(NoBackoff(), 0),

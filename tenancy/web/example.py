@@ -4,6 +4,10 @@
     make example      # local profile: the demo's throwaway registry and Redis, port 8000
     curl -H 'x-tenant-id: <tenant id>' -H 'x-user-id: <member user id>' localhost:8000/agents
 
+Redis is one server, or with `TENANCY_REDIS_CLUSTER=true` a Redis Cluster reached from the
+node `TENANCY_REDIS_URL` names; usage goes to the tenant's shard of the stream, with the same
+`TENANCY_USAGE_SHARDS` as the pipeline.
+
 In front of it, an authentication layer verifies the caller's token and sets `x-user-id` (and
 `x-tenant-id`, or the request arrives on the tenant's host name); the edge strips both
 headers from client requests.
@@ -11,7 +15,8 @@ headers from client requests.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -22,11 +27,15 @@ from tenancy.activity import ActivityTracker
 from tenancy.agents import get_agent, list_agents
 from tenancy.circuit import guard_client
 from tenancy.db.session import Database
+from tenancy.errors import ConfigurationError
 from tenancy.metrics import TenancyMetrics
 from tenancy.plans import PlanCatalog, default_catalog
 from tenancy.ratelimit import RateLimiter
+from tenancy.redis_connect import CLUSTER_VARIABLE, cluster_mode
+from tenancy.settings import Settings
 from tenancy.tenant import Tenant
 from tenancy.usage.recorder import UsageRecorder
+from tenancy.usage.shards import shard_count
 from tenancy.web.admin_routes import router as admin_router
 from tenancy.web.deps import current_tenant, current_user, get_by_id_and_tenant
 from tenancy.web.directory import TenantDirectory
@@ -44,11 +53,34 @@ class ServiceConfig:
     platform_domain: str = "codexos.example"
     catalog: PlanCatalog | None = None
     usage_shards: int = 1  # TENANCY_USAGE_SHARDS: the same N as the pipeline's
+    redis_cluster: bool = False  # TENANCY_REDIS_CLUSTER: redis_url names a node of a cluster
+
+
+def service_config(environ: Mapping[str, str]) -> ServiceConfig:
+    """The service's configuration from the environment: the registry and Redis (or, in the
+    local profile, the local stack's), the cluster mode and the usage shard count."""
+    from tenancy.cli.context import registry_urls
+    from tenancy.devstack.stack import LocalStack
+
+    settings = Settings.from_env(environ)
+    cluster = cluster_mode(environ)
+    shards = shard_count(environ)
+    redis_url = settings.redis()
+    if redis_url is None and cluster:
+        raise ConfigurationError(
+            f"{CLUSTER_VARIABLE} is set but TENANCY_REDIS_URL is not; expected the URL of a "
+            "node of the Redis Cluster (the local stack runs a single server)"
+        )
+    urls = registry_urls(settings)
+    redis_url = redis_url or LocalStack(settings.run_dir).up().redis_url
+    return ServiceConfig(
+        urls.app, urls.platform, redis_url, usage_shards=shards, redis_cluster=cluster
+    )
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
     db = Database(config.app_database_url, config.platform_database_url, max_size=8)
-    client = guard_client(config.redis_url)
+    client = guard_client(config.redis_url, cluster=config.redis_cluster)
     metrics = TenancyMetrics()
 
     @asynccontextmanager
@@ -107,14 +139,7 @@ def main() -> None:
     local stack's."""
     import uvicorn
 
-    from tenancy.cli.context import registry_urls
-    from tenancy.devstack.stack import LocalStack
-    from tenancy.settings import Settings
-
-    settings = Settings.from_env()
-    urls = registry_urls(settings)
-    redis_url = settings.redis() or LocalStack(settings.run_dir).up().redis_url
-    app = create_app(ServiceConfig(urls.app, urls.platform, redis_url))
+    app = create_app(service_config(os.environ))
     uvicorn.run(app, host="127.0.0.1", port=8000, log_level="info")
 
 
