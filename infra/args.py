@@ -76,6 +76,7 @@ class TenantStackArgs:
     deployer_arn: str = ""
     platform_stack: str = "organization/codexos-tenancy/platform"
     redis_mode: str = "self-managed"
+    redis_cluster: bool = False
     elasticache_user_group: str | None = None
     workloads: tuple[Workload, ...] = ()
     domain: str | None = None
@@ -242,6 +243,14 @@ def parse_stack_config(
     redis_mode = str(values.get("redisMode") or "self-managed")
     if redis_mode not in REDIS_MODES:
         raise StackConfigError(stack, key("redisMode"), redis_mode, "self-managed or elasticache")
+    redis_cluster = _redis_cluster(stack, key("redisCluster"), values.get("redisCluster"))
+    if redis_cluster and redis_mode == "elasticache":
+        raise StackConfigError(
+            stack,
+            key("redisCluster"),
+            True,
+            "false or unset with redisMode elasticache (its user group reaches every node)",
+        )
     user_group = values.get("elasticacheUserGroupId") or None
     if redis_mode == "elasticache" and (
         not isinstance(user_group, str) or not _USER_GROUP.fullmatch(user_group)
@@ -284,6 +293,7 @@ def parse_stack_config(
         deployer_arn=str(deployer),
         platform_stack=platform_stack,
         redis_mode=redis_mode,
+        redis_cluster=redis_cluster,
         elasticache_user_group=user_group,
         workloads=workloads,
         domain=domain,
@@ -294,6 +304,16 @@ def parse_stack_config(
         ingress_class=str(values.get("ingressClass") or "nginx"),
         web_workload=web_workload,
     )
+
+
+def _redis_cluster(stack: str, name: str, value: Any) -> bool:
+    """`tenancy:redisCluster`: a YAML boolean, or its text as `pulumi.Config.get` returns it."""
+    if value is None or value == "":
+        return False
+    text = str(value).strip().lower()
+    if isinstance(value, bool) or text in ("true", "false"):
+        return text == "true"
+    raise StackConfigError(stack, name, value, "true or false (a self-managed Redis Cluster)")
 
 
 def _verified_domains(stack: str, name: str, value: Any) -> tuple[str, ...]:

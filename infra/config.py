@@ -28,6 +28,7 @@ CONFIG_KEYS = (
     "webWorkload",
     "platformStack",
     "redisMode",
+    "redisCluster",
     "elasticacheUserGroupId",
 )
 #: Keys of the `platform` stack (plain text; lists read as objects).

@@ -2,7 +2,8 @@
 as a Kubernetes Secret in its namespace.
 
 Self-managed Redis gets the user through the ACL dynamic provider (which persists it with
-`ACL SAVE` when the server has an `aclfile`); ElastiCache gets an `aws.elasticache.User` in the
+`ACL SAVE` when the server has an `aclfile`; with `tenancy:redisCluster`, on every node of
+the cluster, and the user may also ask for the slot map); ElastiCache gets an `aws.elasticache.User` in the
 platform's user group, with an access string (no `reset`: ElastiCache manages passwords).
 
 There is no per-tenant Postgres schema: tenant rows live in the shared registry under forced
@@ -49,7 +50,8 @@ def _self_managed(
         f"{name}-redis-user",
         admin_url=admin_url,
         username=redis_acl.username(args.tenant_id),
-        rules=[*redis_acl.acl_rules(args.tenant_id), *stopped],
+        rules=[*redis_acl.acl_rules(args.tenant_id, cluster=args.redis_cluster), *stopped],
+        cluster=args.redis_cluster,
         opts=child,
     )
     return user.password

@@ -1,6 +1,7 @@
-"""A throwaway Redis Cluster for tests and benchmarks: primaries on loopback ports, each in
-its own directory with its nodes.conf and an append-only file fsynced on every write, so a
-node killed with SIGKILL restarts on its port with every write it acknowledged."""
+"""A throwaway Redis Cluster for tests and benchmarks: primaries (and optionally replicas) on
+loopback ports, each in its own directory with its nodes.conf and an append-only file fsynced
+on every write, so a node killed with SIGKILL restarts on its port with every write it
+acknowledged (replication to the replicas stays asynchronous, as in production)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -43,20 +45,37 @@ def _free(port: int) -> bool:
 
 
 class ClusterNodeServer:
-    def __init__(self, base_dir: Path, port: int, password: str, fsync: str = "always") -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        port: int,
+        password: str,
+        fsync: str = "always",
+        node_timeout_ms: int = 2000,
+        aclfile: bool = False,
+    ) -> None:
         self.dir = base_dir / str(port)
         self.fsync = fsync
         self.port = port
         self.password = password
+        self.node_timeout_ms = node_timeout_ms
         self.pid_file = self.dir / "redis.pid"
+        # With an aclfile, users live in `users.acl` (written by ACL SAVE, read at start).
+        self.aclfile = self.dir / "users.acl" if aclfile else None
 
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         conf = self.dir / "redis.conf"
+        acl = ""
+        if self.aclfile is not None:
+            if not self.aclfile.exists():
+                self.aclfile.touch(mode=0o600)
+            acl = f"aclfile {self.aclfile}\n"
         conf.write_text(
             f"port {self.port}\nbind 127.0.0.1\nrequirepass {self.password}\n"
-            f"masterauth {self.password}\ncluster-enabled yes\n"
-            f"cluster-config-file {self.dir / 'nodes.conf'}\ncluster-node-timeout 2000\n"
+            f"masterauth {self.password}\n{acl}cluster-enabled yes\n"
+            f"cluster-config-file {self.dir / 'nodes.conf'}\n"
+            f"cluster-node-timeout {self.node_timeout_ms}\n"
             # The other shards keep serving while one primary is down.
             "cluster-require-full-coverage no\n"
             f'save ""\nappendonly yes\nappendfsync {self.fsync}\ndaemonize yes\n'
@@ -107,14 +126,30 @@ class ClusterNodeServer:
 
 
 class RedisClusterServer:
-    """`size` primaries (no replicas), each owning a contiguous range of the slots."""
+    """`size` primaries, each owning a contiguous range of the slots, and `replicas` replicas
+    of each (the first `size` nodes start as the primaries)."""
 
-    def __init__(self, base_dir: Path, size: int = 3, fsync: str = "always") -> None:
-        """`fsync`: the nodes' `appendfsync`; "always" loses no acknowledged write to a kill."""
+    def __init__(
+        self,
+        base_dir: Path,
+        size: int = 3,
+        fsync: str = "always",
+        *,
+        replicas: int = 0,
+        node_timeout_ms: int = 2000,
+        aclfile: bool = False,
+    ) -> None:
+        """`fsync`: the nodes' `appendfsync`; "always" loses no acknowledged write to a kill.
+        `node_timeout_ms`: how long a primary may be unreachable before its replica is
+        promoted. `aclfile`: each node keeps its ACL users in a file (ACL SAVE / restart)."""
         self.base_dir = base_dir
+        self.size = size
         self.password = secrets.token_urlsafe(18)
         self.nodes = [
-            ClusterNodeServer(base_dir, _cluster_port(), self.password, fsync) for _ in range(size)
+            ClusterNodeServer(
+                base_dir, _cluster_port(), self.password, fsync, node_timeout_ms, aclfile
+            )
+            for _ in range(size * (1 + replicas))
         ]
 
     @property
@@ -126,16 +161,58 @@ class RedisClusterServer:
             node.start()
         # What `redis-cli --cluster create` does, through redis-py: split the 16384 slots
         # into contiguous ranges, one per node, then introduce the nodes to each other.
-        size = len(self.nodes)
-        for i, node in enumerate(self.nodes):
-            with redis.Redis(host="127.0.0.1", port=node.port, password=self.password) as c:
+        size = self.size
+        for i, node in enumerate(self.nodes[:size]):
+            with self._admin(node) as c:
                 c.execute_command(
                     "CLUSTER", "ADDSLOTSRANGE", i * SLOTS // size, (i + 1) * SLOTS // size - 1
                 )
-        with redis.Redis(host="127.0.0.1", port=self.nodes[0].port, password=self.password) as c:
+        with self._admin(self.nodes[0]) as c:
             for node in self.nodes[1:]:
                 c.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+        replicas = self.nodes[size:]
+        if replicas:
+            self._wait(lambda: all(self._known(n) == len(self.nodes) for n in replicas))
+            for i, node in enumerate(replicas):
+                with self._admin(self.nodes[i % size]) as c:
+                    primary_id = c.execute_command("CLUSTER", "MYID")
+                with self._admin(node) as c:
+                    c.execute_command("CLUSTER", "REPLICATE", primary_id)
+            # A replica that never synced cannot be promoted: wait for every link.
+            self._wait(lambda: all(self._linked(n) for n in replicas))
         self.wait_ok()
+
+    def _admin(self, node: ClusterNodeServer) -> redis.Redis:
+        return redis.Redis(
+            host="127.0.0.1", port=node.port, password=self.password, socket_timeout=2
+        )
+
+    def _known(self, node: ClusterNodeServer) -> int:
+        with self._admin(node) as c:
+            return int(c.cluster("info")["cluster_known_nodes"])
+
+    def _linked(self, node: ClusterNodeServer) -> bool:
+        with self._admin(node) as c:
+            return bool(c.info("replication").get("master_link_status") == "up")
+
+    def _wait(self, done: Callable[[], bool], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                raise ServiceError("the cluster's nodes never met and synced")
+            time.sleep(0.05)
+
+    def primaries(self) -> list[ClusterNodeServer]:
+        """The nodes that are primaries now (after a failover, a former replica is one)."""
+        out = []
+        for node in self.nodes:
+            try:
+                with self._admin(node) as c:
+                    if c.info("replication").get("role") == "master":
+                        out.append(node)
+            except redis.RedisError:
+                continue
+        return out
 
     def wait_ok(self, timeout: float = 30) -> None:
         """Until every node reports `cluster_state:ok` and knows every other as connected."""

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from infra.errors import StackConfigError
 from infra.redis_acl import RedisAclUserProvider, persist
 from tenancy import redis_acl
 from tenancy.devstack.redis import RedisServer
+from tests.infra.inventory import Inventory
+from tests.infra.stack_args import stack_args
 
 A = uuid.UUID("0b7e4c1a-5f0e-4d5e-9a53-6f1c2d3e4a01")
 B = uuid.UUID("1c8f5d2b-6a1f-4e6f-8b64-7a2d3e4f5b02")
@@ -154,3 +157,25 @@ def test_users_survive_a_restart_when_redis_keeps_an_aclfile(tmp_path: Path) -> 
 
 def test_without_an_aclfile_nothing_is_saved(redis_server: RedisServer, admin: redis.Redis) -> None:
     assert persist(admin) is False
+
+
+def test_the_stack_config_selects_cluster_mode() -> None:
+    """`tenancy:redisCluster: true` gives the provider the cluster flag and the user the
+    commands a cluster client needs; elasticache stays as it was."""
+    args = stack_args("pro", redisCluster="true")
+    assert args.redis_cluster is True and stack_args("pro").redis_cluster is False
+    assert stack_args("pro", redisCluster=False).redis_cluster is False
+    user = Inventory.of(args).one("pulumi-python:dynamic:Resource")
+    assert user.props["cluster"] is True, f"{user.name}: cluster flag"
+    assert user.props["rules"] == redis_acl.acl_rules(args.tenant_id, cluster=True)
+    single = Inventory.of(stack_args("pro")).one("pulumi-python:dynamic:Resource")
+    assert single.props["cluster"] is False and "+cluster|slots" not in single.props["rules"]
+    with pytest.raises(StackConfigError, match="config `tenancy:redisCluster` is 'yes'; expected"):
+        stack_args("pro", redisCluster="yes")
+    with pytest.raises(StackConfigError, match="`tenancy:redisCluster` is True; expected false"):
+        stack_args(
+            "pro",
+            redisCluster=True,
+            redisMode="elasticache",
+            elasticacheUserGroupId="codexos-tenants",
+        )
