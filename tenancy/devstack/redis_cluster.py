@@ -69,7 +69,9 @@ class ClusterNodeServer:
         acl = ""
         if self.aclfile is not None:
             if not self.aclfile.exists():
+                # An aclfile replaces requirepass: the default user's password goes in it.
                 self.aclfile.touch(mode=0o600)
+                self.aclfile.write_text(f"user default on >{self.password} ~* &* +@all\n")
             acl = f"aclfile {self.aclfile}\n"
         conf.write_text(
             f"port {self.port}\nbind 127.0.0.1\nrequirepass {self.password}\n"

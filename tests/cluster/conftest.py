@@ -15,9 +15,11 @@ from tenancy.devstack.redis_cluster import RedisClusterServer
 @pytest.fixture(scope="session")
 def redis_cluster(run_dir: Path) -> Iterator[RedisClusterServer]:
     cluster = RedisClusterServer(run_dir / "redis-cluster")
-    cluster.start()
-    yield cluster
-    cluster.destroy()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
 
 
 @pytest.fixture
@@ -30,3 +32,18 @@ def cluster_client(redis_cluster: RedisClusterServer) -> Iterator[RedisCluster]:
             client.execute_command("ACL", "DELUSER", name, target_nodes=RedisCluster.ALL_NODES)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def replicated_cluster(run_dir: Path) -> Iterator[RedisClusterServer]:
+    """Three primaries and a replica each, a one-second node timeout (a dead primary's replica
+    is promoted within a few seconds) and an aclfile per node; started only by the modules
+    that ask for it."""
+    cluster = RedisClusterServer(
+        run_dir / "redis-replicated", replicas=1, node_timeout_ms=1000, aclfile=True
+    )
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
