@@ -6,9 +6,12 @@ tenant's key names), FLUSHDB/FLUSHALL, CONFIG, EVAL/EVALSHA/FCALL/FUNCTION (scri
 MIGRATE/RESTORE, and the pub/sub PATTERN commands.
 
 ACL users live on each server, not in the keyspace: on a Redis Cluster, ACL SETUSER and
-DELUSER go to every node, primaries and replicas (a replica promoted by a failover must know
-the users). A node added to the cluster later has none until the users are set again (or
-loaded from an ACL file).
+DELUSER must reach every node, primaries and replicas (a replica promoted by a failover must
+know the users). Given a `RedisCluster` client, `set_user` and `delete_user` go to the nodes
+of redis-py's slot map, which leaves out a replica that is down, silently; to apply a change
+to every node and learn which failed, use `tenancy.redis_acl_nodes.on_every_node` (as the
+Pulumi provider does). A node added to the cluster later has none until the users are set
+again (or loaded from an ACL file).
 """
 
 from __future__ import annotations

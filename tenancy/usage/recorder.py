@@ -16,7 +16,14 @@ class UsageRecorder:
     """Appends events to the usage stream, each to the shard of its tenant (`shards`: N, the
     same on every recorder and on the pipeline). A single `record` is one round trip;
     `record_many` pipelines them (no MULTI: events are independent and each XADD is atomic;
-    a cluster client sends each node its part of the batch, in order)."""
+    a cluster client sends each node its part of the batch, in order).
+
+    What an acknowledged event (`record` returned its id) survives: a restart of its node as
+    far as the node's `appendfsync` keeps it; a failover once the primary's replica has it.
+    Replication is asynchronous and no WAIT is sent, so an event acknowledged in the moment
+    before its primary dies, not yet copied to the replica, can be lost. A `record` that
+    raises (the node is down, the slot map is stale) stored nothing the caller can count on:
+    retry it; the warehouse claims each event id once, so a retry never counts twice."""
 
     def __init__(
         self,
