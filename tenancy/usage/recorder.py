@@ -7,7 +7,9 @@ from collections.abc import Iterable
 
 import redis
 
+from tenancy.circuit import UNREACHABLE
 from tenancy.metrics import TenancyMetrics
+from tenancy.redis_connect import is_cluster
 from tenancy.usage.events import Metric, UsageEvent
 from tenancy.usage.shards import shard_of, stream_key
 
@@ -45,8 +47,17 @@ class UsageRecorder:
         return self._streams[shard_of(event.tenant_id, self.shards)]
 
     def record(self, event: UsageEvent) -> str:
-        """Append one event; returns its stream entry id."""
-        entry_id = self.client.xadd(self.stream_of(event), event.to_fields())  # type: ignore[arg-type]
+        """Append one event; returns its stream entry id. On a cluster, a failure is retried
+        once: redis-py refreshes its slot map on the failure, so the first call after a
+        failover reaches the promoted replica instead of failing (a copy the failed call
+        may have left is claimed once by the warehouse)."""
+        stream, fields = self.stream_of(event), event.to_fields()
+        try:
+            entry_id = self.client.xadd(stream, fields)  # type: ignore[arg-type]
+        except UNREACHABLE:
+            if not is_cluster(self.client):
+                raise
+            entry_id = self.client.xadd(stream, fields)  # type: ignore[arg-type]
         self._count(event)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 

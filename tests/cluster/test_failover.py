@@ -39,6 +39,7 @@ SHARDS = 3
 NOW = datetime.now(UTC).replace(microsecond=0)
 WINDOW = IngestWindow(NOW - timedelta(days=1), NOW + timedelta(days=1))
 POLICY = RatePolicy(requests_per_minute=600, burst=100)
+TIMEOUTS = {"connect_timeout": 1.0, "timeout": 2.0}
 
 
 @pytest.fixture
@@ -131,8 +132,9 @@ def test_a_primary_fails_over_and_the_drain_counts_exactly(
     )
     for node in cluster.nodes:  # ACL SAVE ran on every node, replicas included
         assert node.aclfile is not None and user.id in node.aclfile.read_text(), node.port
-    # The request path's client: short timeouts, no hidden retries (`guard_client`).
-    guarded = guard_client(cluster.url, cluster=True)
+    # The request path's client: no hidden retries (`guard_client`). A dead node on loopback
+    # refuses at once; the longer timeouts only spare a loaded machine false timeouts.
+    guarded = guard_client(cluster.url, cluster=True, **TIMEOUTS)
     recorder = UsageRecorder(guarded, shards=SHARDS, batch_size=100)
     limiter = RateLimiter(guarded, fail_open=False, breaker=CircuitBreaker(cooldown=0))
 
@@ -146,6 +148,10 @@ def test_a_primary_fails_over_and_the_drain_counts_exactly(
 
     victim = cluster.node_of(client, stream_key(0, SHARDS))
     heir = replica_of(cluster, victim)
+    # A second request-path recorder, idle from before the kill until after the promotion:
+    # its slot map still names the dead primary.
+    idle = UsageRecorder(guard_client(cluster.url, cluster=True, **TIMEOUTS), shards=SHARDS)
+    on_victim = next(t for t in tenants if shard_of(t, SHARDS) == 0)
     victim.kill()
     failed: list[UsageEvent] = []
     during: list[UsageEvent] = []
@@ -167,11 +173,13 @@ def test_a_primary_fails_over_and_the_drain_counts_exactly(
         time.sleep(0.2)
     wait_promoted(cluster, heir)
 
-    after = events(tenants, 3)
+    late = events([on_victim], 1)[0]
+    idle.record(late)  # fails on the stale map, refreshed: retried once on the new primary
+    after = [late, *events(tenants, 3)]
     try:
-        recorder.record_many(after)
+        recorder.record_many(after[1:])
     except UNREACHABLE:  # the slot map still named the dead node: the caller retries once
-        recorder.record_many(after)
+        recorder.record_many(after[1:])
     decisions = [limiter.check(t, "all", POLICY) for t in tenants]
     assert all(d.allowed and not d.degraded for d in decisions), "the limiter decides again"
     theirs = RedisCluster(
