@@ -13,6 +13,7 @@ import time
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from tenancy.redis_connect import connect
@@ -33,35 +34,59 @@ class CircuitOpenError(redis.exceptions.ConnectionError):
 
 
 class CircuitBreaker:
+    """One breaker per Redis node: `node` names the server that owns the call's keys (see
+    `node_of`; "" for a single server). On a Redis Cluster a dead primary then opens only its
+    own breaker, and tenants whose keys live on the other nodes keep their exact decisions."""
+
     def __init__(self, cooldown: float = 1.0) -> None:
         self.cooldown = cooldown
-        self._open_until = 0.0
-        self._probing = False
+        self._open_until: dict[str, float] = {}
+        self._probing: set[str] = set()
         self._lock = threading.Lock()
 
-    def before(self) -> None:
-        """Raise `CircuitOpenError` while open; let one probe through once the cooldown ends."""
-        if self._open_until == 0.0:
+    def before(self, node: str = "") -> None:
+        """Raise `CircuitOpenError` while `node`'s breaker is open; let one probe through once
+        its cooldown ends."""
+        if not self._open_until:
             return
         with self._lock:
-            now = time.monotonic()
-            if now < self._open_until or self._probing:
-                raise CircuitOpenError(f"Redis unreachable; retrying after {self.cooldown:g}s")
-            self._probing = True
+            until = self._open_until.get(node)
+            if until is None:
+                return
+            if time.monotonic() < until or node in self._probing:
+                where = f" ({node})" if node else ""
+                raise CircuitOpenError(
+                    f"Redis{where} unreachable; retrying after {self.cooldown:g}s"
+                )
+            self._probing.add(node)
 
-    def succeeded(self) -> None:
+    def succeeded(self, node: str = "") -> None:
         if self._open_until:
             with self._lock:
-                self._open_until, self._probing = 0.0, False
+                self._open_until.pop(node, None)
+                self._probing.discard(node)
 
-    def failed(self) -> None:
+    def failed(self, node: str = "") -> None:
         with self._lock:
-            self._open_until = time.monotonic() + self.cooldown
-            self._probing = False
+            self._open_until[node] = time.monotonic() + self.cooldown
+            self._probing.discard(node)
 
     @property
     def open(self) -> bool:
-        return self._open_until != 0.0
+        """Whether any node's breaker is open."""
+        return bool(self._open_until)
+
+    def open_for(self, node: str = "") -> bool:
+        return node in self._open_until
+
+
+def node_of(client: redis.Redis, key: str) -> str:
+    """The breaker name of the node that owns `key`: "host:port" on a Redis Cluster (from
+    redis-py's slot map, so a promoted replica gets a breaker of its own), "" on one server."""
+    if not isinstance(client, RedisCluster):
+        return ""
+    node = client.get_node_from_key(key)
+    return str(node.name) if node is not None else ""
 
 
 def guard_client(

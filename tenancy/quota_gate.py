@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from tenancy.circuit import UNREACHABLE, CircuitBreaker, CircuitOpenError
+from tenancy.circuit import UNREACHABLE, CircuitBreaker, CircuitOpenError, node_of
 from tenancy.errors import InvalidInputError
 from tenancy.limits import LIMIT_KEYS
 from tenancy.redis_keys import enforcement_key
@@ -123,15 +123,17 @@ class QuotaGate:
         if metric not in LIMIT_KEYS:
             raise InvalidInputError("quota metric", metric, f"one of: {', '.join(LIMIT_KEYS)}")
         now = now or datetime.now(UTC)
+        node = ""
         try:
-            self.breaker.before()
+            node = node_of(self.store.client, state_key(tenant_id))
+            self.breaker.before(node)
             state = self.store.read(tenant_id)
         except CircuitOpenError:
             return self._unavailable()
         except UNREACHABLE:
-            self.breaker.failed()
+            self.breaker.failed(node)
             return self._unavailable()
-        self.breaker.succeeded()
+        self.breaker.succeeded(node)
         block = state.get(metric)
         if block is None or block.until <= now:
             return GateDecision(True)

@@ -33,7 +33,7 @@ from typing import Any
 
 import redis
 
-from tenancy.circuit import UNREACHABLE, CircuitBreaker, CircuitOpenError
+from tenancy.circuit import UNREACHABLE, CircuitBreaker, CircuitOpenError, node_of
 from tenancy.errors import InvalidInputError
 from tenancy.limits import LIMIT_KEYS, parse_overrides
 from tenancy.metered import MeteredQuota
@@ -252,8 +252,10 @@ class RateLimiter:
         if policy.requests_per_minute is None and quota is None and gate is None and not status:
             return Decision(True, -1, 0)
         keys, args = self._args(tenant_id, endpoint, policy, cost, quota, gate, status)
+        node = ""
         try:
-            self.breaker.before()
+            node = node_of(self.client, keys[0])
+            self.breaker.before(node)
             try:
                 reply = self.client.evalsha(self._sha or self._load(), 4, *keys, *args)  # type: ignore[arg-type]
             except redis.exceptions.NoScriptError:
@@ -261,9 +263,9 @@ class RateLimiter:
         except CircuitOpenError:
             return self._unreachable()
         except UNREACHABLE:
-            self.breaker.failed()
+            self.breaker.failed(node)
             return self._unreachable()
-        self.breaker.succeeded()
+        self.breaker.succeeded(node)
         return self._decision(reply)
 
     def check_many(
@@ -281,18 +283,27 @@ class RateLimiter:
                 out[i] = Decision(True, -1, 0)
             else:
                 todo.append((i, self._args(tenant_id, endpoint, policy, 1, quota, None)))
-        if todo:
+        # One pipelined round trip per node (one on a single server), each behind its node's
+        # breaker: a dead cluster node degrades only the requests whose keys it owns.
+        by_node: dict[str, list[tuple[int, tuple[list[str], list[object]]]]] = {}
+        for i, call in todo:
             try:
-                self.breaker.before()
-                replies = self._pipelined([a for _, a in todo])
+                node = node_of(self.client, call[0][0])
+            except UNREACHABLE:
+                node = ""
+            by_node.setdefault(node, []).append((i, call))
+        for node, group in by_node.items():
+            try:
+                self.breaker.before(node)
+                replies = self._pipelined([call for _, call in group])
             except CircuitOpenError:
                 replies = None
             except UNREACHABLE:
-                self.breaker.failed()
+                self.breaker.failed(node)
                 replies = None
             else:
-                self.breaker.succeeded()
-            for n, (i, _) in enumerate(todo):
+                self.breaker.succeeded(node)
+            for n, (i, _) in enumerate(group):
                 out[i] = self._unreachable() if replies is None else self._decision(replies[n])
         return [d for d in out if d is not None]
 

@@ -17,6 +17,7 @@ from tenancy.circuit import CircuitBreaker, guard_client
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
 from tenancy.devstack.redis_cluster import RedisClusterServer
+from tenancy.quota_gate import QuotaGate
 from tenancy.ratelimit import RateLimiter, RatePolicy
 from tenancy.redis_connect import is_cluster
 from tenancy.tenant_status import status_key
@@ -94,7 +95,7 @@ def test_a_dead_node_degrades_its_tenants_and_the_breaker_recovers(
             assert not closed.check(t, "/v1/a", POLICY).allowed, "or closed, when asked"
         for t in elsewhere:
             assert not limiter.check(t, "/v1/b", POLICY).degraded, "other nodes still decide"
-        assert not breaker.open
+        assert breaker.open_for(f"127.0.0.1:{victim.port}"), "the dead node's breaker only"
         for node in redis_cluster.nodes:
             node.kill()
         decision = limiter.check(tenants[1], "/v1/b", POLICY)
@@ -110,3 +111,38 @@ def test_a_dead_node_degrades_its_tenants_and_the_breaker_recovers(
     client.close()
     with pytest.raises(redis.exceptions.RedisClusterException, match="cannot be connected"):
         guard_client("redis://127.0.0.1:1/0", cluster=True)
+
+
+def test_an_open_breaker_of_a_dead_node_spares_the_other_nodes_tenants(
+    redis_cluster: RedisClusterServer, cluster_client: RedisCluster
+) -> None:
+    """With one breaker for the whole cluster, a dead primary would hand every tenant a
+    degraded (unlimited) decision for the whole cooldown; per node, only its own tenants."""
+    client = guard_client(redis_cluster.url, cluster=True, connect_timeout=1.0, timeout=2.0)
+    breaker = CircuitBreaker(cooldown=60)  # stays open for the whole test once tripped
+    limiter = RateLimiter(client, breaker=breaker)
+    gate = QuotaGate(client, fail_open=False, breaker=breaker)  # unavailable: refused
+    tenants = [uuid.uuid4() for _ in range(30)]
+    assert not any(limiter.check(t, "/v1/a", POLICY).degraded for t in tenants)
+    victim = redis_cluster.node_of(cluster_client, status_key(tenants[0]))
+    on_victim = [
+        t for t in tenants if redis_cluster.node_of(cluster_client, status_key(t)) is victim
+    ]
+    elsewhere = [t for t in tenants if t not in on_victim]
+    victim.kill()
+    try:
+        assert limiter.check(on_victim[0], "/v1/a", POLICY).degraded
+        assert breaker.open
+        assert all(limiter.check(t, "/v1/a", POLICY).degraded for t in on_victim)
+        assert gate.check(on_victim[0]).reason == "quota state unavailable"
+        decisions = [limiter.check(t, "/v1/a", POLICY) for t in elsewhere]
+        assert not any(d.degraded for d in decisions), "the live nodes still decide"
+        assert [d.remaining for d in decisions] == [1] * len(elsewhere), "and still count"
+        assert all(gate.check(t).allowed for t in elsewhere)
+        batch = limiter.check_many([(t, "/v1/c", POLICY, None) for t in tenants])
+        degraded = {t for t, d in zip(tenants, batch, strict=True) if d.degraded}
+        assert degraded == set(on_victim), "a batch degrades only the dead node's requests"
+    finally:
+        victim.start()
+        redis_cluster.wait_ok()
+    client.close()
