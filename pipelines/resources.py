@@ -65,9 +65,7 @@ class UsageWarehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
         with usage_warehouse.open_warehouse(
             self.location(), read_only=read_only, lock_wait_seconds=self.lock_wait_seconds
         ) as conn:
-            if read_only:
-                conn.execute("SET TimeZone = 'UTC'")
-            else:
+            if not read_only:
                 warehouse.configure(conn, self.memory_limit, self.threads or None)
             yield conn
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from tenancy.errors import ConfigurationError
 from tenancy.lakehouse import LakeLocation, S3Access, connect, duckdb_module
-from tenancy.settings import Settings
+from tenancy.settings import PROFILE_VAR, Settings
 
 if TYPE_CHECKING:
     import duckdb
@@ -111,9 +111,10 @@ def resolve(
         return WarehouseLocation.single_file(env[PATH])
     if not settings.local:
         raise ConfigurationError(
-            f"the usage warehouse is not configured: set {CATALOG} and {DATA} (a DuckLake: "
-            f"postgres:<conninfo> and a directory or s3://bucket/prefix/) or {PATH} (one "
-            "DuckDB file). Outside the local profile every setting must be given"
+            f"{CATALOG} and {PATH} are not set; expected the usage warehouse: {CATALOG} and "
+            f"{DATA} for a DuckLake (postgres:<conninfo>; a directory or s3://bucket/prefix/) "
+            f"or {PATH} for one DuckDB file. Outside the local profile every setting must be "
+            f"given (set {PROFILE_VAR}=local for an embedded lake under the run directory)"
         )
     return WarehouseLocation.local_lake(settings.run_dir / LOCAL_LAKE)
 
@@ -142,8 +143,8 @@ def open_warehouse(
     read_only: bool = False,
     lock_wait_seconds: float = LOCK_WAIT_SECONDS,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection whose default database is the warehouse, closed on exit. A DuckDB file
-    (the warehouse or a lake's catalog) that another process holds is waited for, up to
+    """A connection whose default database is the warehouse, in UTC, closed on exit. A DuckDB
+    file (the warehouse or a lake's catalog) that another process holds is waited for, up to
     `lock_wait_seconds`, instead of failing at once."""
     if where.lake is not None:
         conn = connect(where.lake, read_only=read_only, lock_wait_seconds=lock_wait_seconds)
@@ -151,6 +152,7 @@ def open_warehouse(
         assert where.file is not None
         conn = _open_file(where.file, read_only, lock_wait_seconds)
     try:
+        conn.execute("SET TimeZone = 'UTC'")
         yield conn
     finally:
         conn.close()

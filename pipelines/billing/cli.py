@@ -61,7 +61,6 @@ def preview(
         found = get_tenant(db, tenant)
         frozen = ledger.frozen_periods(db, period, lookback).get(found.id, [])
         with open_warehouse(where, read_only=True) as conn:
-            conn.execute("SET TimeZone = 'UTC'")
             days = billing_usage.month_usage(conn, period).get(found.id, [])
             lines = tenant_lines(
                 db,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from tenancy.usage.events import agent_execution, api_call
+from tenancy.usage_warehouse import open_warehouse
 from tests.pipelines.conftest import Pipeline
 
 RANGE = {
@@ -119,7 +120,6 @@ def test_every_active_tenant_has_a_row_and_checks_pass(pipeline: Pipeline) -> No
 
 
 def test_reconcile_check_catches_a_tampered_aggregate(pipeline: Pipeline) -> None:
-    import duckdb
 
     from pipelines.lib.usage_checks import daily_totals_mismatch
 
@@ -128,7 +128,7 @@ def test_reconcile_check_catches_a_tampered_aggregate(pipeline: Pipeline) -> Non
     )
     pipeline.materialize(["usage_events"])
     pipeline.materialize(["daily_tenant_usage"], partition_key="2024-02-29")
-    with duckdb.connect(str(pipeline.warehouse_path)) as conn:
+    with open_warehouse(pipeline.warehouse) as conn:
         conn.execute(
             "UPDATE daily_tenant_usage SET value = value + 1 WHERE metric = 'api_calls' AND value > 0"
         )
