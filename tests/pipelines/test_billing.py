@@ -26,10 +26,12 @@ from tests.pipelines.billing_support import (
     roll_up,
 )
 from tests.pipelines.conftest import Pipeline
+from tests.warehouses import KINDS
 
 __all__ = ["emulator", "resources"]  # fixtures
 
 
+@pytest.mark.parametrize("warehouse_kind", KINDS)
 def test_month_invoiced_exactly_once_and_late_usage_corrects_the_next(
     pipeline: Pipeline, resources: dict[str, object], emulator: StripeEmulator, db: Database
 ) -> None:

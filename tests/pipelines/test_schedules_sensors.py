@@ -16,6 +16,7 @@ from pipelines.usage.sensors import late_partitions, late_usage_sensor
 from tenancy.usage.events import api_call
 from tenancy.usage_warehouse import open_warehouse
 from tests.pipelines.conftest import Pipeline
+from tests.warehouses import KINDS
 
 
 def next_ticks(schedule: dg.ScheduleDefinition, after: datetime, n: int = 3) -> list[datetime]:
@@ -133,6 +134,7 @@ def test_sensor_cursor(pipeline: Pipeline) -> None:
     ]
 
 
+@pytest.mark.parametrize("warehouse_kind", KINDS)
 def test_sensor_skips_while_the_warehouse_is_locked(pipeline: Pipeline, tmp_path: object) -> None:
     import multiprocessing
 
