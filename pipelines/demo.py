@@ -179,7 +179,12 @@ def _materialize(now: datetime) -> None:
     month = month_start(now.date())
     steps = [
         *(
-            (f"draining usage stream shard {shard} into the warehouse", ["usage_events"], shard, None)
+            (
+                f"draining usage stream shard {shard} into the warehouse",
+                ["usage_events"],
+                shard,
+                None,
+            )
             for shard in usage_shard_partitions.get_partition_keys()
         ),
         (

@@ -155,7 +155,7 @@ def attach(
     A DuckDB catalog file is held by one process at a time (readers may share it): another
     process's attach waits for it up to `lock_wait_seconds`, then fails with DuckDB's error.
     """
-    duckdb = duckdb_module()
+    module = duckdb_module()
     load(conn, DUCKLAKE)
     # Two writers committing at once collide on the next snapshot id even when their changes
     # do not conflict; DuckLake then retries the commit itself, by default after 100 ms
@@ -189,7 +189,7 @@ def attach(
         try:
             conn.execute(statement)
             break
-        except duckdb.Error as exc:
+        except module.Error as exc:
             message = str(exc)
             if "Could not set lock" in message and time.monotonic() < deadline:
                 time.sleep(delay)
@@ -207,7 +207,7 @@ def connect(
     where: LakeLocation, *, read_only: bool = False, lock_wait_seconds: float = 0.0
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session with the lake attached as its default database."""
-    conn = duckdb_module().connect()
+    conn: duckdb.DuckDBPyConnection = duckdb_module().connect()
     try:
         attach(conn, where, read_only=read_only, lock_wait_seconds=lock_wait_seconds)
     except BaseException:

@@ -167,15 +167,16 @@ def table_names(conn: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _open_file(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
-    duckdb = duckdb_module()
+    module = duckdb_module()
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
+            conn: duckdb.DuckDBPyConnection = module.connect(str(path), read_only=read_only)
+            return conn
+        except module.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise
             time.sleep(delay)
