@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from tenancy.audit_anchor import AnchorKey
 from tenancy.audit_anchor_config import Anchoring
 from tenancy.audit_anchor_store import LocalAnchorStore
 from tenancy.cli.main import app
+from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
 from tenancy.lifecycle import Transition
 from tenancy.object_store import LocalObjectStore, S3ObjectStore, tenant_prefix
@@ -394,3 +396,44 @@ def test_a_tenant_in_its_own_bucket_is_swept_there(
     assert "Contents" not in s3.list_objects_v2(Bucket=own, Prefix=tenant_prefix(big.id))
     kept = s3.list_objects_v2(Bucket=shared)["Contents"]
     assert [o["Key"] for o in kept] == [f"{tenant_prefix(small.id)}uploads/kept.bin"]
+
+
+def test_cli_plans_on_the_default_lake_and_sweeps_the_one_given(
+    cli_env: RegistryUrls, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENANCY_PROFILE", "local")
+    monkeypatch.setenv("TENANCY_RUN_DIR", str(tmp_path))
+    now = datetime.now(UTC)
+    acme = make_tenant(db, "acme").tenant
+    apply_transition(db, "acme", Transition.DELETE, reason="closing", now=now - timedelta(days=9))
+    lake = warehouse_at("lake", tmp_path)  # <run dir>/warehouse: the local default
+    with open_warehouse(lake) as conn:
+        conn.execute(
+            "CREATE TABLE usage_events (tenant_id UUID, metric VARCHAR, occurred_at TIMESTAMP)"
+        )
+        for age in (timedelta(days=8), timedelta(days=1)):
+            conn.execute(
+                "INSERT INTO usage_events VALUES (?, 'api_call', ?)",
+                [str(acme.id), (now - age).replace(tzinfo=None)],
+            )
+
+    def logs(args: list[str]) -> int:
+        result = CliRunner().invoke(app, ["retention", *args, "--json"])
+        assert result.exit_code == 0, result.output
+        return sum(
+            r["count"]
+            for r in json.loads(result.stdout)
+            if r["slug"] == "acme"
+            and r["category"] == "logs"
+            and r["target"].startswith("warehouse")
+        )
+
+    def rows() -> int:
+        with open_warehouse(lake, read_only=True) as conn:
+            found = conn.execute("SELECT count(*) FROM usage_events").fetchone()
+        assert found is not None
+        return int(found[0])
+
+    assert logs(["plan"]) == 1 and rows() == 2, "the plan counts on the default lake"
+    assert logs(["sweep", "--warehouse", str(tmp_path / "warehouse")]) == 1
+    assert rows() == 1, "the expired row is gone, the recent one stays"
