@@ -38,7 +38,8 @@ import psycopg
 import pyarrow as pa
 
 from bench.common import parse_args, result, scratch_dir
-from pipelines.lib import event_store, lakehouse, warehouse, writes
+from pipelines.lib import event_store, warehouse, writes
+from tenancy import lakehouse
 from tenancy.devstack.postgres import PostgresServer
 
 START = date(2026, 10, 1)

@@ -2,7 +2,7 @@
 
 A fresh registry on the local throwaway PostgreSQL, a tenant per plan, a month of traffic
 through the usage recorder and the rate limiter (the free tenant goes over its 1,000 API
-calls), the pipeline materialized for that month into the local DuckDB file, and per tenant:
+calls), the pipeline materialized for that month into the local DuckLake, and per tenant:
 usage, quota state and what was blocked. The data stays for `make ui`.
 """
 
@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import redis
 from rich.console import Console
 from rich.progress import Progress
@@ -31,6 +30,7 @@ from tenancy.cli.demo import DEMO_TENANTS
 from tenancy.db.session import Database
 from tenancy.devstack.stack import DEFAULT_DATABASE, LocalStack
 from tenancy.devstack.stripe_local import stop_local_stripe
+from tenancy.errors import ConfigurationError
 from tenancy.plans import default_catalog
 from tenancy.quota_gate import QuotaGate
 from tenancy.ratelimit import RateLimiter, RatePolicy
@@ -39,6 +39,7 @@ from tenancy.settings import Settings
 from tenancy.tenant import Tenant
 from tenancy.usage.events import UsageEvent, agent_execution, api_call, storage_delta
 from tenancy.usage.recorder import UsageRecorder
+from tenancy.usage_warehouse import WarehouseLocation, open_warehouse, resolve
 
 # Wide enough for the report even when piped (rich assumes 80 columns without a terminal).
 console = Console(width=max(shutil.get_terminal_size((120, 24)).columns, 110))
@@ -55,12 +56,32 @@ PROFILE = {
 }
 
 
-def _reset(run_dir: Path, stack: LocalStack) -> tuple[Database, redis.Redis]:
+def _clear_warehouse(where: WarehouseLocation) -> None:
+    """Start the warehouse empty: the embedded lake's directory, or the one DuckDB file. A
+    lake elsewhere (a catalog that TENANCY_WAREHOUSE_CATALOG names) is not the demo's to wipe."""
+    if where.file is not None:
+        for path in (where.file, where.file.with_name(where.file.name + ".wal")):
+            path.unlink(missing_ok=True)
+        return
+    assert where.lake is not None
+    catalog = Path(where.lake.catalog)
+    if where.lake.on_postgres or where.lake.data != str(catalog.parent / "data"):
+        raise ConfigurationError(
+            f"the demo starts from an empty warehouse but the warehouse is "
+            f"{where.describe()}; unset TENANCY_WAREHOUSE_CATALOG and TENANCY_WAREHOUSE_DATA "
+            "for the embedded lake, or set TENANCY_WAREHOUSE_PATH to a scratch file"
+        )
+    shutil.rmtree(catalog.parent, ignore_errors=True)
+
+
+def _reset(
+    run_dir: Path, stack: LocalStack, where: WarehouseLocation
+) -> tuple[Database, redis.Redis]:
     with console.status("starting local PostgreSQL and Redis, migrating a fresh registry"):
         urls = stack.fresh_database(DEFAULT_DATABASE)
     client = redis.Redis.from_url(stack.redis.url)
     client.flushall()  # the local throwaway Redis: usage stream, limiter and quota state
-    (run_dir / "usage.duckdb").unlink(missing_ok=True)
+    _clear_warehouse(where)
     stop_local_stripe(run_dir)  # the local Stripe emulator starts empty with the registry
     shutil.rmtree(run_dir / "objects", ignore_errors=True)
     home = run_dir / "dagster"
@@ -158,7 +179,12 @@ def _materialize(now: datetime) -> None:
     month = month_start(now.date())
     steps = [
         *(
-            (f"draining usage stream shard {shard} into DuckDB", ["usage_events"], shard, None)
+            (
+                f"draining usage stream shard {shard} into the warehouse",
+                ["usage_events"],
+                shard,
+                None,
+            )
             for shard in usage_shard_partitions.get_partition_keys()
         ),
         (
@@ -196,9 +222,13 @@ def _materialize(now: datetime) -> None:
 
 
 def _report(
-    tenants: list[Tenant], run_dir: Path, gate: QuotaGate, limited: dict[str, int], month: str
+    tenants: list[Tenant],
+    where: WarehouseLocation,
+    gate: QuotaGate,
+    limited: dict[str, int],
+    month: str,
 ) -> None:
-    with duckdb.connect(str(run_dir / "usage.duckdb"), read_only=True) as conn:
+    with open_warehouse(where, read_only=True) as conn:
         rows = conn.execute(
             'SELECT slug, metric, used, "limit", state FROM tenant_quota_status WHERE month = ?',
             [month],
@@ -306,7 +336,8 @@ def main() -> int:
     settings = Settings.from_env()
     run_dir = settings.run_dir
     stack = LocalStack(run_dir)
-    db, client = _reset(run_dir, stack)
+    where = resolve(settings)
+    db, client = _reset(run_dir, stack, where)
     now = datetime.now(UTC)
     try:
         tenants = _seed(db, run_dir)
@@ -322,7 +353,7 @@ def main() -> int:
             f"{sum(PROFILE[t.plan][4] for t in tenants)} requests met the rate limiter"
         )
         _materialize(now)
-        _report(tenants, run_dir, QuotaGate(client), limited, month_start(now.date()).isoformat())
+        _report(tenants, where, QuotaGate(client), limited, month_start(now.date()).isoformat())
         _invoice(month_start(now.date()).isoformat())
         _report_invoices(db, tenants, month_start(now.date()).isoformat())
     finally:

@@ -9,7 +9,6 @@ with nothing configured.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,10 +17,12 @@ import dagster as dg
 import duckdb
 import redis
 
-from pipelines.lib import lakehouse, warehouse
+from pipelines.lib import warehouse
+from tenancy import usage_warehouse
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
 from tenancy.devstack.stack import LocalStack
+from tenancy.lakehouse import LakeLocation
 from tenancy.settings import Settings
 
 
@@ -30,75 +31,43 @@ def run_dir() -> Path:
 
 
 class UsageWarehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The usage warehouse: a DuckLake when a catalog is configured (TENANCY_WAREHOUSE_CATALOG:
-    `postgres:<conninfo>` for concurrent writers, or a DuckDB catalog file; data files under
-    TENANCY_WAREHOUSE_DATA, a directory or s3://), else one DuckDB file (default:
-    <run dir>/usage.duckdb). The same SQL runs on both."""
+    """The usage warehouse, wherever `tenancy.usage_warehouse` resolves it: a DuckLake
+    (TENANCY_WAREHOUSE_CATALOG `postgres:<conninfo>` for concurrent writers, or a DuckDB
+    catalog file; data under TENANCY_WAREHOUSE_DATA, a directory or s3://), one DuckDB file
+    (TENANCY_WAREHOUSE_PATH), or in the local profile the embedded lake under
+    <run dir>/warehouse/. `database` (a file) or `catalog`/`data` override the environment.
+    The same SQL runs on all of them."""
 
     database: str = ""
     catalog: str = ""
     data: str = ""
     memory_limit: str = "4GB"
     threads: int = 0
-    lock_wait_seconds: float = 600.0
+    lock_wait_seconds: float = usage_warehouse.LOCK_WAIT_SECONDS
 
-    def path(self) -> str:
-        if self.database:
-            return self.database
-        return str(
-            Settings.from_env().path(
-                "TENANCY_WAREHOUSE_PATH", "usage.duckdb", "the usage warehouse's DuckDB file"
-            )
+    def location(self) -> usage_warehouse.WarehouseLocation:
+        return usage_warehouse.resolve(
+            Settings.from_env(),
+            file=self.database or None,
+            catalog=self.catalog or None,
+            data=self.data or None,
         )
 
-    def lake(self) -> lakehouse.LakeLocation | None:
-        """Where the DuckLake lives, or None for the single DuckDB file."""
-        settings = Settings.from_env()
-        env = settings.extra or {}
-        catalog = self.catalog or env.get("TENANCY_WAREHOUSE_CATALOG", "")
-        if not catalog:
-            return None
-        data = self.data or str(
-            settings.path(
-                "TENANCY_WAREHOUSE_DATA", "warehouse-data", "the lakehouse's data files' root"
-            )
-        )
-        s3 = None
-        if data.startswith("s3://"):
-            s3 = lakehouse.S3Access(
-                region=env.get("TENANCY_WAREHOUSE_S3_REGION", "us-east-1"),
-                key_id=env.get("TENANCY_WAREHOUSE_S3_KEY_ID", ""),
-                secret=env.get("TENANCY_WAREHOUSE_S3_SECRET", ""),
-                endpoint=env.get("TENANCY_WAREHOUSE_S3_ENDPOINT", ""),
-                use_ssl=env.get("TENANCY_WAREHOUSE_S3_USE_SSL", "true") != "false",
-            )
-        return lakehouse.LakeLocation(catalog, data, s3)
+    def lake(self) -> LakeLocation | None:
+        """Where the DuckLake lives, or None for a single DuckDB file."""
+        return self.location().lake
 
     @contextmanager
-    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A configured connection, to the lake if one is configured. A lake takes concurrent
-        writers; a single DuckDB file allows one writing process, so there a second run waits
-        here (up to lock_wait_seconds) instead of failing."""
-        lake = self.lake()
-        conn = lakehouse.connect(lake) if lake else self._open_file()
-        try:
-            warehouse.configure(conn, self.memory_limit, self.threads or None)
+    def connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A configured connection. A PostgreSQL-catalog lake takes concurrent writers; a
+        DuckDB file (the warehouse, or a local lake's catalog) one process at a time, so there
+        a second run waits here (up to lock_wait_seconds) instead of failing."""
+        with usage_warehouse.open_warehouse(
+            self.location(), read_only=read_only, lock_wait_seconds=self.lock_wait_seconds
+        ) as conn:
+            if not read_only:
+                warehouse.configure(conn, self.memory_limit, self.threads or None)
             yield conn
-        finally:
-            conn.close()
-
-    def _open_file(self) -> duckdb.DuckDBPyConnection:
-        Path(self.path()).parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_wait_seconds
-        delay = 0.05
-        while True:
-            try:
-                return duckdb.connect(self.path())
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
 
 
 class RegistryResource(dg.ConfigurableResource):  # type: ignore[type-arg]

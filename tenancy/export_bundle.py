@@ -13,18 +13,17 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from tenancy import audit
 from tenancy.db.session import Database
-from tenancy.errors import ConfigurationError
 from tenancy.export_manifest import MANIFEST, digest, manifest_from_digests
 from tenancy.lifecycle import LifecycleError
 from tenancy.notifications import EXPORT_READY, enqueue
 from tenancy.object_store import ObjectStore, tenant_prefix
 from tenancy.registry import get_tenant
 from tenancy.tenant import TenantStatus
+from tenancy.usage_warehouse import WarehouseLocation, open_warehouse, table_names
 
 #: Warehouse tables with per-tenant usage history, exported as JSON lines.
 USAGE_TABLES = ("usage_events", "daily_tenant_usage", "monthly_tenant_usage", "tenant_quota_status")
@@ -75,19 +74,16 @@ def _registry_files(db: Database, tenant_id: uuid.UUID) -> dict[str, bytes]:
         }
 
 
-def _usage_files(warehouse: Path, tenant_id: uuid.UUID) -> tuple[dict[str, bytes], str]:
+def _usage_files(
+    warehouse: WarehouseLocation, tenant_id: uuid.UUID
+) -> tuple[dict[str, bytes], str]:
     """The tenant's rows of each usage table, and a note on where they came from."""
+    where = warehouse.describe()
     if not warehouse.exists():
-        return {}, f"no warehouse at {warehouse}: no usage was ever recorded there"
-    try:
-        import duckdb
-    except ImportError:
-        raise ConfigurationError(
-            "exporting usage history needs the `duckdb` package (dependency group `pipelines`)"
-        ) from None
+        return {}, f"no warehouse at {where}: no usage was ever recorded there"
     files: dict[str, bytes] = {}
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        present = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    with open_warehouse(warehouse, read_only=True) as conn:
+        present = table_names(conn)
         for table in USAGE_TABLES:
             if table not in present:
                 continue
@@ -98,7 +94,7 @@ def _usage_files(warehouse: Path, tenant_id: uuid.UUID) -> tuple[dict[str, bytes
             names = [d[0] for d in cursor.description]
             rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
             files[f"usage/{table}.jsonl"] = _json_lines(rows)
-    return files, f"{warehouse}: {', '.join(sorted(files)) or 'no usage tables'}"
+    return files, f"{where}: {', '.join(sorted(files)) or 'no usage tables'}"
 
 
 def export_tenant(
@@ -106,7 +102,7 @@ def export_tenant(
     store: ObjectStore,
     key: str | uuid.UUID,
     *,
-    warehouse: Path,
+    warehouse: WarehouseLocation,
     actor: str = "platform",
     now: datetime | None = None,
 ) -> ExportResult:

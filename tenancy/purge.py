@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -33,6 +32,7 @@ from tenancy.redis_keys import tenant_prefix as redis_tenant_prefix
 from tenancy.settings import Settings
 from tenancy.storage_location import dedicated_bucket_name
 from tenancy.tenant import Tenant, TenantStatus
+from tenancy.usage_warehouse import WarehouseLocation, open_warehouse, table_names
 
 STEPS = (
     "kms_disable",
@@ -72,7 +72,7 @@ class PurgeTargets:
 
     store: ObjectStore
     redis: redis.Redis
-    warehouse: Path
+    warehouse: WarehouseLocation
     kms: Any | None = None
     alias: Callable[[Tenant], str] = key_alias
     #: The Postgres role that created per-tenant schemas when stacks still made them (the
@@ -145,16 +145,10 @@ def tenant_schema(tenant_id: uuid.UUID) -> str:
 
 def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
     if not targets.warehouse.exists():
-        return {"absent": str(targets.warehouse)}
-    try:
-        import duckdb
-    except ImportError:
-        raise ConfigurationError(
-            "purging warehouse rows needs the `duckdb` package (dependency group `pipelines`)"
-        ) from None
+        return {"absent": targets.warehouse.describe()}
     removed: dict[str, int] = {}
-    with duckdb.connect(str(targets.warehouse)) as conn:
-        present = {r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    with open_warehouse(targets.warehouse) as conn:
+        present = table_names(conn)
         conn.execute("BEGIN")
         for table in WAREHOUSE_TABLES:
             if table in present:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 from tenancy import audit
@@ -23,6 +22,7 @@ from tenancy.registry import list_tenants
 from tenancy.retention_policy import RetentionPolicy, Target
 from tenancy.storage_location import tenant_store
 from tenancy.tenant import Tenant, TenantStatus
+from tenancy.usage_warehouse import WarehouseLocation, open_warehouse, table_names
 
 Outcome = Literal["due", "blocked_by_hold", "indefinite", "in_grace"]
 BATCH = 1000
@@ -83,7 +83,7 @@ class Sweeper:
     db: Database
     policy: RetentionPolicy
     store: ObjectStore
-    warehouse: Path
+    warehouse: WarehouseLocation
     anchoring: Anchoring | None
     batch: int = BATCH
 
@@ -145,15 +145,11 @@ class Sweeper:
     ) -> tuple[int, datetime | None]:
         if not self.warehouse.exists():
             return 0, None
-        import duckdb
-
         naive = cutoff.astimezone(UTC).replace(tzinfo=None)  # the warehouse keeps UTC, naive
         where = "tenant_id = CAST(? AS UUID) AND metric = ? AND occurred_at < ?"
         params = [str(tenant.id), target.metric, naive]
-        with duckdb.connect(str(self.warehouse), read_only=dry) as conn:
-            if "usage_events" not in {
-                r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-            }:
+        with open_warehouse(self.warehouse, read_only=dry) as conn:
+            if "usage_events" not in table_names(conn):
                 return 0, None
             conn.execute("BEGIN")
             count, newest = conn.execute(

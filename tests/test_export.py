@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import duckdb
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -22,10 +21,12 @@ from tenancy.export_manifest import verify_bundle
 from tenancy.lifecycle import LifecycleError, Transition
 from tenancy.object_store import LocalObjectStore, ObjectStore, S3ObjectStore, tenant_prefix
 from tenancy.transitions import apply_transition, deletion_record
+from tenancy.usage_warehouse import WarehouseLocation, open_warehouse
 from tests.db.factories import make_agent, make_document, make_tenant
+from tests.warehouses import KINDS, warehouse_at
 
 
-def seed(db: Database, store: ObjectStore, warehouse: Path) -> tuple[Any, Any]:
+def seed(db: Database, store: ObjectStore, warehouse: WarehouseLocation) -> tuple[Any, Any]:
     acme = make_tenant(db, "acme").tenant
     globex = make_tenant(db, "globex").tenant
     for t in (acme, globex):
@@ -33,7 +34,7 @@ def seed(db: Database, store: ObjectStore, warehouse: Path) -> tuple[Any, Any]:
         make_document(db, t.id, f"{t.slug}.pdf")
         store.put(f"{tenant_prefix(t.id)}documents/{t.slug}.pdf", f"pdf of {t.slug}".encode())
         store.put(f"{tenant_prefix(t.id)}uploads/raw.bin", bytes(range(256)))
-    with duckdb.connect(str(warehouse)) as conn:
+    with open_warehouse(warehouse) as conn:
         conn.execute(
             "CREATE TABLE daily_tenant_usage (day DATE, tenant_id UUID, metric VARCHAR, "
             "endpoint VARCHAR, value BIGINT)"
@@ -46,12 +47,14 @@ def seed(db: Database, store: ObjectStore, warehouse: Path) -> tuple[Any, Any]:
     return acme, globex
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_bundle_round_trip_holds_only_the_tenant(
-    db: Database, superuser: psycopg.Connection, tmp_path: Path
+    db: Database, superuser: psycopg.Connection, tmp_path: Path, kind: str
 ) -> None:
     store = LocalObjectStore(tmp_path / "objects")
-    acme, globex = seed(db, store, tmp_path / "usage.duckdb")
-    result = export_tenant(db, store, "acme", warehouse=tmp_path / "usage.duckdb", actor="ops")
+    warehouse = warehouse_at(kind, tmp_path)
+    acme, globex = seed(db, store, warehouse)
+    result = export_tenant(db, store, "acme", warehouse=warehouse, actor="ops")
     bundle = result.bundle_prefix
     assert bundle == f"{tenant_prefix(acme.id)}exports/{result.export_id}/"
     names = sorted(k.removeprefix(bundle) for k in store.keys(bundle))
@@ -97,7 +100,7 @@ def test_bundle_round_trip_holds_only_the_tenant(
         len(kinds) == 1 and kinds[0][0] == "export_ready" and result.manifest_sha256 in kinds[0][1]
     )
 
-    second = export_tenant(db, store, "acme", warehouse=tmp_path / "usage.duckdb")
+    second = export_tenant(db, store, "acme", warehouse=warehouse)
     assert not any(
         "exports/" in k.removeprefix(second.bundle_prefix) for k in store.keys(second.bundle_prefix)
     ), "an export does not contain earlier exports"
@@ -105,8 +108,8 @@ def test_bundle_round_trip_holds_only_the_tenant(
 
 def test_tampering_is_detected(db: Database, tmp_path: Path) -> None:
     store = LocalObjectStore(tmp_path / "objects")
-    seed(db, store, tmp_path / "usage.duckdb")
-    result = export_tenant(db, store, "acme", warehouse=tmp_path / "usage.duckdb")
+    seed(db, store, warehouse_at("lake", tmp_path))
+    result = export_tenant(db, store, "acme", warehouse=warehouse_at("lake", tmp_path))
     bundle, expected = result.bundle_prefix, result.manifest_sha256
     root = tmp_path / "objects"
 
@@ -153,8 +156,8 @@ def test_export_to_s3(db: Database, moto_endpoint: str, tmp_path: Path) -> None:
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
     store = S3ObjectStore(client, bucket)
-    seed(db, store, tmp_path / "usage.duckdb")
-    result = export_tenant(db, store, "acme", warehouse=tmp_path / "no-warehouse.duckdb")
+    seed(db, store, warehouse_at("lake", tmp_path))
+    result = export_tenant(db, store, "acme", warehouse=warehouse_at("file", tmp_path))
     assert result.location.startswith(f"s3://{bucket}/tenants/")
     manifest = json.loads(store.get(result.bundle_prefix + "manifest.json"))
     assert manifest["sources"]["usage"].startswith("no warehouse at ")
@@ -173,7 +176,7 @@ def test_soft_delete_exports_and_purge_records_the_digest(
     monkeypatch.setenv("TENANCY_REDIS_URL", redis_server.url)
     monkeypatch.setenv("TENANCY_RUN_DIR", str(tmp_path))
     store = LocalObjectStore(tmp_path / "objects")
-    acme, _ = seed(db, store, tmp_path / "usage.duckdb")
+    acme, _ = seed(db, store, warehouse_at("lake", tmp_path))
     runner = CliRunner()
     deleted = runner.invoke(
         app, ["tenants", "delete", "acme", "--reason", "closing", "--yes", "--json"]
@@ -196,7 +199,7 @@ def test_soft_delete_exports_and_purge_records_the_digest(
         record is not None and record["export_manifest_sha256"] == data["export"]["manifest_sha256"]
     )
     with pytest.raises(LifecycleError, match="cannot export tenant 'acme': it is purged"):
-        export_tenant(db, store, "acme", warehouse=tmp_path / "usage.duckdb")
+        export_tenant(db, store, "acme", warehouse=warehouse_at("lake", tmp_path))
 
 
 class HoldCountingStore(LocalObjectStore):
@@ -228,7 +231,7 @@ def test_a_large_bundle_is_written_one_object_at_a_time(db: Database, tmp_path: 
     size, count = 64 * 1024, 40
     for i in range(count):
         store.put(f"{prefix}uploads/{i:03}.bin", bytes([i]) * size)
-    result = export_tenant(db, store, acme.id, warehouse=tmp_path / "absent.duckdb")
+    result = export_tenant(db, store, acme.id, warehouse=warehouse_at("lake", tmp_path))
     assert result.bytes > 2 * 1024 * 1024, "a bundle larger than the 2 MiB threshold"
     assert store.peak == size, "never more than one object held at once"
     report = verify_bundle(store, result.bundle_prefix, result.manifest_sha256)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import duckdb
 import psycopg
 import pytest
 import redis
@@ -30,7 +29,9 @@ from tenancy.redis_keys import enforcement_key, tenant_key
 from tenancy.storage_location import dedicated_bucket_name
 from tenancy.tenant_status import TenantStatusStore, status_key
 from tenancy.transitions import apply_transition, deletion_record
+from tenancy.usage_warehouse import WarehouseLocation, open_warehouse
 from tests.db.factories import make_agent, make_document, make_tenant
+from tests.warehouses import KINDS, warehouse_at
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SLUGS = ("acme", "globex", "initech")
@@ -46,8 +47,8 @@ def aws(service: str, endpoint: str) -> Any:
     )
 
 
-def warehouse_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    with duckdb.connect(str(path)) as conn:
+def warehouse_rows(where: WarehouseLocation) -> dict[str, list[tuple[Any, ...]]]:
+    with open_warehouse(where, read_only=True) as conn:
         return {
             t: conn.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
             for t in ("usage_events", "daily_tenant_usage", "monthly_tenant_usage")
@@ -107,8 +108,9 @@ def make_tenant_schema(superuser: psycopg.Connection, tenant_id: uuid.UUID, slug
     superuser.execute("RESET ROLE")
 
 
-@pytest.fixture
+@pytest.fixture(params=KINDS)
 def world(
+    request: pytest.FixtureRequest,
     db: Database,
     redis_client: redis.Redis,
     moto_endpoint: str,
@@ -123,8 +125,8 @@ def world(
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     store = S3ObjectStore(s3, bucket)
-    warehouse = tmp_path / "usage.duckdb"
-    with duckdb.connect(str(warehouse)) as conn:
+    warehouse = warehouse_at(request.param, tmp_path)
+    with open_warehouse(warehouse) as conn:
         conn.execute(
             "CREATE TABLE usage_events (event_id UUID, tenant_id UUID, metric VARCHAR, quantity BIGINT)"
         )
@@ -168,7 +170,7 @@ def world(
             enforcement_key("metered", tenant.id, "api_calls_per_month", "2026-01"), "7"
         )
         redis_client.set(enforcement_key("activity", tenant.id, str(uuid.uuid4())), "1", ex=3600)
-        with duckdb.connect(str(warehouse)) as conn:
+        with open_warehouse(warehouse) as conn:
             conn.execute(
                 "INSERT INTO usage_events VALUES (?, ?, 'api_calls', 1)",
                 [str(uuid.uuid4()), str(tenant.id)],

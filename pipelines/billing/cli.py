@@ -9,7 +9,6 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import typer
 from rich.table import Table
 
@@ -21,10 +20,13 @@ from tenancy.billing.periods import parse_month
 from tenancy.billing.reconcile import reconcile_month
 from tenancy.billing.settings import StripeSettings
 from tenancy.cli.context import JsonOption, console, err_console, open_database, print_json
+from tenancy.cli.exports import WarehouseOption
 from tenancy.devstack.stripe_local import local_stripe_url
+from tenancy.errors import ConfigurationError
 from tenancy.plans import default_catalog
 from tenancy.registry import get_tenant
 from tenancy.settings import Settings
+from tenancy.usage_warehouse import open_warehouse, resolve
 
 app = typer.Typer(help="Invoices: preview, status, reconcile with Stripe.", no_args_is_help=True)
 MonthOption = typer.Option(..., "--month", help="The billing month, YYYY-MM (UTC).")
@@ -44,22 +46,21 @@ def _gateway() -> StripeGateway:
 def preview(
     tenant: str = typer.Argument(..., help="Tenant id or slug."),
     month: str = MonthOption,
-    warehouse: Path | None = typer.Option(
-        None,
-        help="DuckDB file (default: TENANCY_WAREHOUSE_PATH; local profile: <run dir>/usage.duckdb).",
-    ),
+    warehouse: Path | None = WarehouseOption,
     lookback: int = typer.Option(3, help="Months back whose final invoices are corrected."),
     as_json: bool = JsonOption,
 ) -> None:
     """Print the lines that would be invoiced for TENANT's month, corrections included."""
     period = parse_month(month)
-    path = warehouse or Settings.from_env().path(
-        "TENANCY_WAREHOUSE_PATH", "usage.duckdb", "the usage warehouse's DuckDB file"
-    )
+    where = resolve(Settings.from_env(), file=warehouse)
+    if not where.exists():
+        raise ConfigurationError(
+            f"no usage warehouse at {where.describe()}; expected one a pipeline run wrote"
+        )
     with open_database() as db:
         found = get_tenant(db, tenant)
         frozen = ledger.frozen_periods(db, period, lookback).get(found.id, [])
-        with duckdb.connect(str(path), read_only=True) as conn:
+        with open_warehouse(where, read_only=True) as conn:
             days = billing_usage.month_usage(conn, period).get(found.id, [])
             lines = tenant_lines(
                 db,

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import duckdb
 
-from pipelines.lib.lakehouse import LAKE
 from pipelines.lib.writes import retry_conflicts
+from tenancy.lakehouse import LAKE
 
 
 @dataclass(frozen=True)

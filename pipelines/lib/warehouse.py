@@ -1,6 +1,6 @@
 """The usage warehouse in DuckDB: schema, ingestion and rollups as plain SQL.
 
-The same SQL runs on a single DuckDB file and on a DuckLake (`pipelines.lib.lakehouse`), so it
+The same SQL runs on a single DuckDB file and on a DuckLake (`tenancy.lakehouse`), so it
 keeps to what both support: no primary keys, indexes or RETURNING. All timestamps are UTC,
 stored as TIMESTAMP (no time zone); `day` is the UTC date of `occurred_at`. Writes of a period
 delete and re-insert that period inside one transaction, so re-running a partition gives the

@@ -1,8 +1,5 @@
 """The daily retention sweep."""
 
-import os
-from pathlib import Path
-
 import dagster as dg
 
 from pipelines.partitions import WAREHOUSE_POOL, daily_partitions
@@ -13,7 +10,6 @@ from pipelines.retention.resources import RetentionTargets
 from tenancy.audit_anchor_config import anchoring
 from tenancy.purge import PurgeTargets, data_plane_admin_from_env, kms_from_env, purge_due
 from tenancy.retention import Sweeper
-from tenancy.warehouse_file import LAKE_VARIABLE, refuse_lakehouse
 
 
 @dg.asset(group_name="retention", pool=WAREHOUSE_POOL, partitions_def=daily_partitions)
@@ -35,7 +31,7 @@ def tenant_purges(
             targets = PurgeTargets(
                 store=retention.store(),
                 redis=client,
-                warehouse=_warehouse_file(warehouse_db),
+                warehouse=warehouse_db.location(),
                 kms=kms_from_env(),
                 data_plane_admin_url=data_plane_admin_from_env(),
             )
@@ -69,7 +65,7 @@ def retention_sweep(
     run_id = f"sweep-{context.partition_key}"
     policy = retention.load_policy()
     with registry.database() as db:
-        sweeper = Sweeper(db, policy, retention.store(), _warehouse_file(warehouse_db), anchoring())
+        sweeper = Sweeper(db, policy, retention.store(), warehouse_db.location(), anchoring())
         rows = sweeper.sweep(now, run_id)
         results = checks.check_results(db, policy, run_id, now)
     deleted: dict[str, int] = {}
@@ -88,10 +84,3 @@ def retention_sweep(
         },
         check_results=results,
     )
-
-
-def _warehouse_file(warehouse_db: UsageWarehouse) -> Path:
-    """The warehouse as the core's purge and sweep read it: one DuckDB file; a lake is refused
-    (see tenancy.warehouse_file) rather than reported as swept."""
-    refuse_lakehouse(warehouse_db.catalog or os.environ.get(LAKE_VARIABLE))
-    return Path(warehouse_db.path())

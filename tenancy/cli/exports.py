@@ -15,10 +15,14 @@ from tenancy.object_store import object_store_from_env
 from tenancy.registry import get_tenant
 from tenancy.settings import Settings
 from tenancy.storage_location import tenant_store
-from tenancy.warehouse_file import usage_warehouse_file
+from tenancy.usage_warehouse import resolve
 
 WarehouseOption = typer.Option(
-    None, "--warehouse", help="The usage warehouse (DuckDB file; default <run dir>/usage.duckdb)."
+    None,
+    "--warehouse",
+    help=(
+        "The usage warehouse: a DuckDB file, or an embedded lake's directory (holding catalog.ducklake); default from TENANCY_WAREHOUSE_*, local profile <run dir>/warehouse/."
+    ),
 )
 _BUNDLE = re.compile(r"^tenants/(?P<tenant>[0-9a-f-]{36})/exports/(?P<export>[0-9A-Z]+)/?$")
 
@@ -29,7 +33,7 @@ def run_export(key: str, warehouse: Path | None, actor: str = "cli") -> ExportRe
     with open_database(settings) as db:
         store = tenant_store(db, get_tenant(db, key), store)
         return export_tenant(
-            db, store, key, warehouse=usage_warehouse_file(settings, warehouse), actor=actor
+            db, store, key, warehouse=resolve(settings, file=warehouse), actor=actor
         )
 
 

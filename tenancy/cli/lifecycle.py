@@ -25,7 +25,7 @@ from tenancy.settings import Settings
 from tenancy.storage_move import StorageMoveError
 from tenancy.tenant import TenantStatus
 from tenancy.transitions import TransitionResult, apply_transition
-from tenancy.warehouse_file import usage_warehouse_file
+from tenancy.usage_warehouse import resolve
 
 KeyArgument = typer.Argument(..., help="Tenant id or slug.")
 DryRunOption = typer.Option(False, "--dry-run", help="Check the transition; change nothing.")
@@ -49,7 +49,7 @@ def purge_targets(warehouse: Path | None) -> PurgeTargets:
     return PurgeTargets(
         store=object_store_from_env(settings.run_dir),
         redis=redis_client(settings),
-        warehouse=usage_warehouse_file(settings, warehouse),
+        warehouse=resolve(settings, file=warehouse),
         kms=kms,
         data_plane_admin_url=data_plane_admin_from_env(settings),
     )

@@ -10,17 +10,15 @@ from rich.table import Table
 
 from tenancy.audit_anchor_config import anchoring
 from tenancy.cli.context import JsonOption, console, err_console, open_database, print_json
+from tenancy.cli.exports import WarehouseOption
 from tenancy.object_store import object_store_from_env
 from tenancy.retention import Sweeper, SweepRow
 from tenancy.retention_policy import RetentionPolicyError, load_policy
 from tenancy.settings import Settings
-from tenancy.warehouse_file import usage_warehouse_file
+from tenancy.usage_warehouse import resolve
 
 app = typer.Typer(help="Retention by tenant status: policy, plan and sweep.", no_args_is_help=True)
 PolicyOption = typer.Option(None, "--policy", help="Policy file (default policies/retention.yaml).")
-WarehouseOption = typer.Option(
-    None, "--warehouse", help="DuckDB warehouse (default <run dir>/usage.duckdb)."
-)
 
 
 @app.command()
@@ -49,7 +47,7 @@ def _sweeper(policy: Path | None, warehouse: Path | None) -> tuple[Settings, Swe
         open_database(settings),
         load_policy(policy),
         object_store_from_env(settings.run_dir),
-        usage_warehouse_file(settings, warehouse),
+        resolve(settings, file=warehouse),
         anchoring(),
     )
 

@@ -21,7 +21,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipelines.lib import event_store, lakehouse, warehouse, writes
+from pipelines.lib import event_store, warehouse, writes
+from tenancy import lakehouse
 
 FIRST_DAY = date(2026, 3, 1)
 DAYS = 4

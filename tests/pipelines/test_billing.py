@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import dagster as dg
-import duckdb
 import pytest
 
 from pipelines.billing.resources import StripeResource
@@ -16,6 +15,7 @@ from pipelines.definitions import ASSETS, BILLING_ASSETS
 from tenancy.billing import ledger
 from tenancy.db.session import Database
 from tenancy.devstack.stripe_emulator import StripeEmulator
+from tenancy.usage_warehouse import open_warehouse
 from tests.pipelines.billing_support import (
     FEB,
     MAR,
@@ -26,10 +26,12 @@ from tests.pipelines.billing_support import (
     roll_up,
 )
 from tests.pipelines.conftest import Pipeline
+from tests.warehouses import KINDS
 
 __all__ = ["emulator", "resources"]  # fixtures
 
 
+@pytest.mark.parametrize("warehouse_kind", KINDS)
 def test_month_invoiced_exactly_once_and_late_usage_corrects_the_next(
     pipeline: Pipeline, resources: dict[str, object], emulator: StripeEmulator, db: Database
 ) -> None:
@@ -72,7 +74,7 @@ def test_a_plan_change_prorates_by_snapshot_days(
 ) -> None:
     pro = pipeline.tenants["pro"]
     roll_up(resources, FEB, 29)
-    with duckdb.connect(str(pipeline.warehouse_path)) as conn:
+    with open_warehouse(pipeline.warehouse) as conn:
         conn.execute(
             "UPDATE registry_snapshots SET plan = 'enterprise' WHERE tenant_id = ? AND day >= '2024-02-20'",
             [str(pro)],

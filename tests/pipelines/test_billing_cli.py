@@ -21,10 +21,12 @@ from tests.pipelines.billing_support import (
     roll_up,
 )
 from tests.pipelines.conftest import Pipeline
+from tests.warehouses import KINDS
 
 __all__ = ["emulator", "resources"]  # fixtures
 
 
+@pytest.mark.parametrize("warehouse_kind", KINDS)
 def test_preview_status_and_reconcile(
     pipeline: Pipeline,
     resources: dict[str, object],

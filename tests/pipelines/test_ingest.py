@@ -10,6 +10,7 @@ import pytest
 from tenancy.usage.events import api_call, storage_delta
 from tenancy.usage.stream import STREAM_KEY, UsageConsumer
 from tests.pipelines.conftest import Pipeline
+from tests.warehouses import KINDS
 
 T0 = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 
@@ -20,6 +21,7 @@ def totals(p: Pipeline) -> list[tuple[object, ...]]:
     )
 
 
+@pytest.mark.parametrize("warehouse_kind", KINDS)
 def test_drains_everything_once_and_acknowledges(pipeline: Pipeline) -> None:
     free = pipeline.tenants["free"]
     pipeline.recorder.record_many(
@@ -38,6 +40,7 @@ def test_drains_everything_once_and_acknowledges(pipeline: Pipeline) -> None:
     assert pipeline.sql("SELECT count(*) FROM usage_events") == [(250,)]
 
 
+@pytest.mark.parametrize("warehouse_kind", KINDS)
 def test_duplicate_events_count_once(pipeline: Pipeline) -> None:
     event = api_call(pipeline.tenants["pro"], "/v1/agents", "POST", 201, T0)
     pipeline.recorder.record(event)

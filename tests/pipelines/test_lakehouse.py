@@ -19,9 +19,10 @@ import duckdb
 import psycopg
 import pytest
 
-from pipelines.lib import lake_maintenance, lakehouse, warehouse
+from pipelines.lib import lake_maintenance, warehouse
 from pipelines.resources import UsageWarehouse
 from pipelines.warehouse.assets import lakehouse_files
+from tenancy import lakehouse
 from tenancy.devstack.postgres import PostgresServer
 from tenancy.errors import ConfigurationError
 from tests.pipelines.lakehouse_worker import DAYS, FIRST_DAY, generate_events, ingest, rollup

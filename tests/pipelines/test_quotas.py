@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 from pipelines.lib.periods import month_start, next_month, utc_midnight
 from pipelines.lib.quota_math import BYTES_PER_GB, QuotaState, evaluate
@@ -15,6 +16,7 @@ from tenancy.plans import load_catalog
 from tenancy.quota_gate import QuotaGate
 from tenancy.usage.events import api_call
 from tests.pipelines.conftest import Pipeline
+from tests.warehouses import KINDS
 
 CATALOG = load_catalog()
 TENANT = uuid.UUID("0b7e4c1a-5f0e-4d5e-9a53-6f1c2d3e4a01")
@@ -68,6 +70,7 @@ def _this_month_range() -> dict[str, str]:
     }
 
 
+@pytest.mark.parametrize("warehouse_kind", KINDS)
 def test_enforcement_reaches_the_quota_gate(pipeline: Pipeline) -> None:
     now = datetime.now(UTC)
     start = utc_midnight(month_start(now.date()))

@@ -24,7 +24,9 @@ from tenancy.purge import purge_steps
 from tenancy.registry import get_tenant
 from tenancy.tenant import TenantStatus
 from tenancy.transitions import apply_transition
+from tenancy.usage_warehouse import open_warehouse
 from tests.db.factories import make_document, make_tenant
+from tests.warehouses import warehouse_at
 
 DAY = (datetime.now(UTC) - timedelta(days=1)).date()
 END = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC) + timedelta(days=1)
@@ -41,7 +43,10 @@ def materialize(
             "registry": RegistryResource(
                 app_database_url=registry.app, platform_database_url=registry.platform
             ),
-            "warehouse_db": UsageWarehouse(database=str(tmp_path / "usage.duckdb")),
+            "warehouse_db": UsageWarehouse(
+                catalog=str(tmp_path / "warehouse" / "catalog.ducklake"),
+                data=str(tmp_path / "warehouse" / "data"),
+            ),
             "retention": RetentionTargets(root=str(tmp_path / "objects")),
             "redis": RedisResource(url=redis_url),
         },
@@ -90,8 +95,37 @@ def test_retention_sweep_by_status_with_checks(
         db, "vandelay", Transition.DELETE, reason="closing", now=END - timedelta(days=30) + SECOND
     )
 
+    lake = warehouse_at("lake", tmp_path)
+    recent = (END - timedelta(days=1)).replace(tzinfo=None)  # no sweep cutoff reaches it
+    with open_warehouse(lake) as conn:
+        conn.execute(
+            "CREATE TABLE usage_events (tenant_id UUID, metric VARCHAR, occurred_at TIMESTAMP)"
+        )
+        conn.execute("CREATE TABLE daily_tenant_usage (tenant_id UUID, metric VARCHAR)")
+        for slug in ("acme", "umbrella", "hooli", "vandelay"):
+            tenant_id = str(get_tenant(db, slug).id)
+            conn.execute("INSERT INTO usage_events VALUES (?, 'api_call', ?)", [tenant_id, recent])
+            conn.execute("INSERT INTO daily_tenant_usage VALUES (?, 'api_calls')", [tenant_id])
+
+    def warehouse_tenants() -> dict[str, list[str]]:
+        slugs = {
+            str(get_tenant(db, slug).id): slug for slug in ("acme", "umbrella", "hooli", "vandelay")
+        }
+        with open_warehouse(lake, read_only=True) as conn:
+            return {
+                table: sorted(
+                    slugs[str(r[0])]
+                    for r in conn.execute(f"SELECT tenant_id FROM {table}").fetchall()
+                )
+                for table in ("usage_events", "daily_tenant_usage")
+            }
+
     result = materialize(registry, redis_server.url, tmp_path)
     assert result.success
+    kept = ["acme", "hooli", "vandelay"]
+    assert warehouse_tenants() == {"usage_events": kept, "daily_tenant_usage": kept}, (
+        "the purged tenant's lake rows are gone, the others' are all there"
+    )
     purges = result.asset_materializations_for_node("tenant_purges")[0].metadata
     assert {k: v.value for k, v in purges.items()} == {
         "purged": ["umbrella"],

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
 from tenancy.usage.events import agent_execution, api_call
+from tenancy.usage_warehouse import open_warehouse
 from tests.pipelines.conftest import Pipeline
+from tests.warehouses import KINDS
 
 RANGE = {
     "dagster/asset_partition_range_start": "2024-02-27",
@@ -61,6 +65,7 @@ def test_boundaries_late_and_out_of_order_events_land_in_their_utc_day(pipeline:
     )
 
 
+@pytest.mark.parametrize("warehouse_kind", KINDS)
 def test_rerun_of_any_partition_gives_identical_rows(pipeline: Pipeline) -> None:
     pro = pipeline.tenants["pro"]
     pipeline.recorder.record_many(
@@ -118,8 +123,8 @@ def test_every_active_tenant_has_a_row_and_checks_pass(pipeline: Pipeline) -> No
     }
 
 
+@pytest.mark.parametrize("warehouse_kind", KINDS)
 def test_reconcile_check_catches_a_tampered_aggregate(pipeline: Pipeline) -> None:
-    import duckdb
 
     from pipelines.lib.usage_checks import daily_totals_mismatch
 
@@ -128,7 +133,7 @@ def test_reconcile_check_catches_a_tampered_aggregate(pipeline: Pipeline) -> Non
     )
     pipeline.materialize(["usage_events"])
     pipeline.materialize(["daily_tenant_usage"], partition_key="2024-02-29")
-    with duckdb.connect(str(pipeline.warehouse_path)) as conn:
+    with open_warehouse(pipeline.warehouse) as conn:
         conn.execute(
             "UPDATE daily_tenant_usage SET value = value + 1 WHERE metric = 'api_calls' AND value > 0"
         )

@@ -14,7 +14,9 @@ from pipelines.quotas.schedules import monthly_rollup_schedule, quota_enforcemen
 from pipelines.usage.schedules import daily_rollup_schedule, ingest_schedule
 from pipelines.usage.sensors import late_partitions, late_usage_sensor
 from tenancy.usage.events import api_call
+from tenancy.usage_warehouse import open_warehouse
 from tests.pipelines.conftest import Pipeline
+from tests.warehouses import KINDS
 
 
 def next_ticks(schedule: dg.ScheduleDefinition, after: datetime, n: int = 3) -> list[datetime]:
@@ -132,6 +134,7 @@ def test_sensor_cursor(pipeline: Pipeline) -> None:
     ]
 
 
+@pytest.mark.parametrize("warehouse_kind", KINDS)
 def test_sensor_skips_while_the_warehouse_is_locked(pipeline: Pipeline, tmp_path: object) -> None:
     import multiprocessing
 
@@ -141,7 +144,7 @@ def test_sensor_skips_while_the_warehouse_is_locked(pipeline: Pipeline, tmp_path
         multiprocessing.get_context("spawn").Event(),
     )
     holder = multiprocessing.get_context("spawn").Process(
-        target=_hold_lock, args=(str(pipeline.warehouse_path), ready, release)
+        target=_hold_lock, args=(str(pipeline.lock_file), ready, release)
     )
     holder.start()
     try:
@@ -180,7 +183,7 @@ def test_sensor_keeps_advancing_past_events_outside_the_partitions(pipeline: Pip
     )
     pipeline.recorder.record(api_call(free, "/v1/a", "GET", 200, datetime(2024, 5, 2, tzinfo=UTC)))
     pipeline.materialize(["usage_events"])
-    with duckdb.connect(str(pipeline.warehouse_path)) as conn:  # rows from an older version
+    with open_warehouse(pipeline.warehouse) as conn:  # rows from an older version
         conn.execute(
             "INSERT INTO usage_events SELECT * REPLACE (DATE '1970-01-01' AS day, "
             "TIMESTAMP '1970-01-01 00:00:00' AS occurred_at, uuid() AS event_id) FROM usage_events"

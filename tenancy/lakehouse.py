@@ -4,7 +4,8 @@ write it at once through the catalog's transactions.
 The catalog is a PostgreSQL database (`postgres:<libpq string or URL>`) or, for one process at a
 time, a DuckDB catalog file; the data files live in a local directory or under `s3://` (httpfs).
 Extensions come from the `duckdb-extension-*` Python packages, never from a download at run time,
-and must match the running DuckDB exactly.
+and must match the running DuckDB exactly. `duckdb` (dependency group `pipelines`) is imported
+only when a lake is opened, so the core's other commands run without it.
 """
 
 from __future__ import annotations
@@ -14,15 +15,30 @@ import importlib.metadata
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+from tenancy.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import duckdb
 
 #: The lake's name inside a connection; `USE lake` makes every unqualified table a lake table.
 LAKE = "lake"
 
 
-class ExtensionError(RuntimeError):
+class ExtensionError(ConfigurationError):
     """A DuckDB extension package is missing or built for another DuckDB release."""
+
+
+def duckdb_module() -> Any:
+    """The `duckdb` module, or an error naming the dependency group that brings it."""
+    try:
+        import duckdb
+    except ImportError:
+        raise ConfigurationError(
+            "the usage warehouse needs the `duckdb` package (dependency group `pipelines`)"
+        ) from None
+    return duckdb
 
 
 @dataclass(frozen=True)
@@ -37,7 +53,7 @@ class Extension:
     def path(self) -> Path:
         """The installed extension file for the running DuckDB, or an error that names the
         packages to align."""
-        wanted = duckdb.__version__
+        wanted = duckdb_module().__version__
         try:
             installed = importlib.metadata.version(self.package)
             module = importlib.import_module(self.module)
@@ -107,16 +123,39 @@ class LakeLocation:
     def attach_target(self) -> str:
         return f"ducklake:{self.catalog}"
 
-    def data_path(self) -> str:
+    def data_path(self, create: bool = True) -> str:
         if self.data.startswith("s3://"):
             return self.data.rstrip("/") + "/"
         path = Path(self.data)
-        path.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
         return str(path.resolve()) + "/"
 
+    def exists(self) -> bool:
+        """False only for a catalog file not created yet (no run wrote this lake); a
+        PostgreSQL catalog is asked when attached."""
+        return self.on_postgres or Path(self.catalog).is_file()
 
-def attach(conn: duckdb.DuckDBPyConnection, where: LakeLocation) -> None:
-    """Load the extensions this lake needs, attach it as `lake` and make it the default."""
+    def describe(self) -> str:
+        """For messages and records: never the catalog's connection string (it may hold a
+        password)."""
+        catalog = "a PostgreSQL catalog" if self.on_postgres else f"catalog {self.catalog}"
+        return f"DuckLake ({catalog}, data {self.data})"
+
+
+def attach(
+    conn: duckdb.DuckDBPyConnection,
+    where: LakeLocation,
+    *,
+    read_only: bool = False,
+    lock_wait_seconds: float = 0.0,
+) -> None:
+    """Load the extensions this lake needs, attach it as `lake` and make it the default.
+
+    A DuckDB catalog file is held by one process at a time (readers may share it): another
+    process's attach waits for it up to `lock_wait_seconds`, then fails with DuckDB's error.
+    """
+    module = duckdb_module()
     load(conn, DUCKLAKE)
     # Two writers committing at once collide on the next snapshot id even when their changes
     # do not conflict; DuckLake then retries the commit itself, by default after 100 ms
@@ -126,7 +165,7 @@ def attach(conn: duckdb.DuckDBPyConnection, where: LakeLocation) -> None:
     conn.execute("SET ducklake_max_retry_count = 30")
     if where.on_postgres:
         load(conn, POSTGRES)
-    else:
+    elif not read_only:
         Path(where.catalog).parent.mkdir(parents=True, exist_ok=True)
     if where.s3 is not None:
         load(conn, HTTPFS)
@@ -138,28 +177,39 @@ def attach(conn: duckdb.DuckDBPyConnection, where: LakeLocation) -> None:
             options += [f"ENDPOINT '{_literal(s3.endpoint)}'", "URL_STYLE 'path'"]
         options.append(f"USE_SSL {str(s3.use_ssl).lower()}")
         conn.execute(f"CREATE OR REPLACE SECRET lake_s3 ({', '.join(options)})")
+    data = where.data_path(create=not read_only)
     statement = (
         f"ATTACH '{_literal(where.attach_target())}' AS {LAKE} "
-        f"(DATA_PATH '{_literal(where.data_path())}')"
+        f"(DATA_PATH '{_literal(data)}'{', READ_ONLY' if read_only else ''})"
     )
-    for attempt in range(1, 6):
+    deadline = time.monotonic() + lock_wait_seconds
+    delay, attempt = 0.05, 0
+    while True:
+        attempt += 1
         try:
             conn.execute(statement)
             break
-        except duckdb.Error as exc:
+        except module.Error as exc:
+            message = str(exc)
+            if "Could not set lock" in message and time.monotonic() < deadline:
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
             # Two processes attaching a new catalog both create its tables; the loser fails
             # and finds the tables on its next attempt.
-            if "Failed to initialize DuckLake" not in str(exc) or attempt == 5:
+            if "Failed to initialize DuckLake" not in message or attempt >= 5:
                 raise
             time.sleep(0.2 * attempt)
     conn.execute(f"USE {LAKE}")
 
 
-def connect(where: LakeLocation) -> duckdb.DuckDBPyConnection:
+def connect(
+    where: LakeLocation, *, read_only: bool = False, lock_wait_seconds: float = 0.0
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session with the lake attached as its default database."""
-    conn = duckdb.connect()
+    conn: duckdb.DuckDBPyConnection = duckdb_module().connect()
     try:
-        attach(conn, where)
+        attach(conn, where, read_only=read_only, lock_wait_seconds=lock_wait_seconds)
     except BaseException:
         conn.close()
         raise
