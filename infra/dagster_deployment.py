@@ -49,9 +49,6 @@ class DagsterK8sProfile:
     env_secrets: tuple[str, ...] = ("tenancy-pipelines",)
     job_namespace: str = "dagster"
     max_concurrent_runs: int = 8
-    #: Steps admitted at once per concurrency pool (the chart's instance `default_limit`). One
-    #: while the warehouse is a single DuckDB file (one writer).
-    pool_limit: int = 1
     run_cpu: str = "1"
     run_memory: str = "4Gi"
     labels: dict[str, str] = field(default_factory=dict)
@@ -74,8 +71,6 @@ class DagsterK8sProfile:
             raise DagsterProfileError("postgres_port", self.postgres_port, "a TCP port")
         if self.max_concurrent_runs < 1:
             raise DagsterProfileError("max_concurrent_runs", self.max_concurrent_runs, ">= 1")
-        if self.pool_limit < 1:
-            raise DagsterProfileError("pool_limit", self.pool_limit, ">= 1")
 
 
 def helm_values(profile: DagsterK8sProfile) -> dict[str, Any]:
@@ -153,8 +148,12 @@ def helm_values(profile: DagsterK8sProfile) -> dict[str, Any]:
                 },
             },
         },
+        # One step at a time per pool: `stripe_billing` pushes invoices one run at a time,
+        # and `duckdb_warehouse` exists only where the warehouse is a DuckDB file. On a lake
+        # with a PostgreSQL catalog the warehouse assets run in no pool
+        # (`pipelines.partitions.warehouse_pool`), bounded by `max_concurrent_runs`.
         "additionalInstanceConfig": {
-            "concurrency": {"pools": {"default_limit": profile.pool_limit}},
+            "concurrency": {"pools": {"default_limit": 1}},
         },
         "telemetry": {"enabled": False},
         "rabbitmq": {"enabled": False},

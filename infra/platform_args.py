@@ -148,7 +148,6 @@ DAGSTER_KEYS = {
     "postgresSecret": "postgres_secret",
     "jobNamespace": "job_namespace",
     "maxConcurrentRuns": "max_concurrent_runs",
-    "poolLimit": "pool_limit",
 }
 
 

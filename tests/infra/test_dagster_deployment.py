@@ -224,7 +224,7 @@ def test_per_run_pods_postgres_storage_and_no_secret_values() -> None:
     assert deployment["dagsterApiGrpcArgs"] == ["--module-name", DEFINITIONS_MODULE]
     assert importlib.util.find_spec(DEFINITIONS_MODULE) is not None
     pools = values["additionalInstanceConfig"]["concurrency"]["pools"]
-    assert pools == {"default_limit": 1}, "one DuckDB writer at a time"
+    assert pools == {"default_limit": 1}, "one Stripe push, one DuckDB-file writer at a time"
 
 
 def test_the_run_launcher_the_chart_names_is_installed() -> None:
