@@ -32,7 +32,7 @@ from tenancy.redis_keys import tenant_prefix as redis_tenant_prefix
 from tenancy.settings import Settings
 from tenancy.storage_location import dedicated_bucket_name
 from tenancy.tenant import Tenant, TenantStatus
-from tenancy.usage_warehouse import WarehouseLocation, open_warehouse, table_names
+from tenancy.usage_warehouse import WarehouseLocation, erase_deleted, open_warehouse, table_names
 
 STEPS = (
     "kms_disable",
@@ -157,7 +157,8 @@ def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
                 ).fetchone()
                 removed[table] = int(row[0]) if row else 0
         conn.execute("COMMIT")
-    return {"rows": removed, "kept": ["monthly_tenant_usage"]}
+        files = erase_deleted(conn, targets.warehouse, [t for t, n in removed.items() if n])
+    return {"rows": removed, "kept": ["monthly_tenant_usage"], "files_removed": files}
 
 
 def _kms(targets: PurgeTargets, tenant: Tenant, step: str) -> dict[str, Any]:

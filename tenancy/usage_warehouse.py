@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tenancy.errors import ConfigurationError
-from tenancy.lakehouse import LakeLocation, S3Access, connect, duckdb_module
+from tenancy.lakehouse import LAKE, LakeLocation, S3Access, connect, duckdb_module
 from tenancy.settings import PROFILE_VAR, Settings
 
 if TYPE_CHECKING:
@@ -181,3 +181,29 @@ def _open_file(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConne
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+def erase_deleted(
+    conn: duckdb.DuckDBPyConnection, where: WarehouseLocation, tables: list[str]
+) -> int:
+    """Make rows just deleted from `tables` unreadable in the lake's files too (a purge), and
+    return how many data files were removed. A DuckLake DELETE only writes a delete file: the
+    rows stay in their Parquet file, and older snapshots still read them. So each file with
+    deletes is rewritten without them, every snapshot before now is expired, and the files no
+    current snapshot uses are deleted at once. This ends time travel to before the purge for
+    every tenant, and a reader still on an older snapshot may find its files gone; a purge is
+    rare and must leave nothing behind. A single DuckDB file has no snapshots to expire:
+    nothing to do (DuckDB reuses the freed blocks)."""
+    if where.lake is None:
+        return 0
+    # Small inserts live in the catalog ("inlined"), deleted rows included until flushed.
+    conn.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
+    for table in tables:
+        conn.execute(
+            f"CALL ducklake_rewrite_data_files('{LAKE}', '{table}', delete_threshold => 0)"
+        )
+    conn.execute(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => now())")
+    removed = conn.execute(
+        f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)"
+    ).fetchall()
+    return len(removed)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import duckdb
 import psycopg
 import pytest
 import redis
@@ -24,7 +25,14 @@ from tenancy.key_providers import AwsKmsKeyProvider
 from tenancy.lifecycle import RESTORE_WINDOW, Transition
 from tenancy.lifecycle_runtime import apply_runtime_state
 from tenancy.object_store import S3ObjectStore, tenant_prefix
-from tenancy.purge import STEPS, PurgeTargets, finish_purge, purge_steps, tenant_schema
+from tenancy.purge import (
+    STEPS,
+    WAREHOUSE_TABLES,
+    PurgeTargets,
+    finish_purge,
+    purge_steps,
+    tenant_schema,
+)
 from tenancy.redis_keys import enforcement_key, tenant_key
 from tenancy.storage_location import dedicated_bucket_name
 from tenancy.tenant_status import TenantStatusStore, status_key
@@ -45,6 +53,40 @@ def aws(service: str, endpoint: str) -> Any:
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
+
+
+def lake_places_holding(where: WarehouseLocation, tenant_id: uuid.UUID) -> list[str]:
+    """Where a lake still keeps a row of the tenant, in a table the purge empties of it, read
+    beneath the catalog's snapshots: each Parquet data file read directly, and the rows that
+    small inserts left inlined in the catalog (a deleted row stays there until flushed)."""
+    if where.lake is None:
+        return []
+    found = []
+    for path in sorted(Path(where.lake.data).rglob("*.parquet")):
+        if path.parent.name not in WAREHOUSE_TABLES or "delete" in path.name:
+            continue
+        rows = duckdb.execute(
+            "SELECT count(*) FROM read_parquet(?) WHERE CAST(tenant_id AS VARCHAR) = ?",
+            [str(path), str(tenant_id)],
+        ).fetchall()
+        if rows[0][0]:
+            found.append(f"{path.parent.name}/{path.name}")
+    with open_warehouse(where, read_only=True) as conn:
+        meta = "__ducklake_metadata_lake"
+        inlined = conn.execute(
+            f"SELECT t.table_name, i.table_name FROM {meta}.ducklake_inlined_data_tables i "
+            f"JOIN {meta}.ducklake_table t USING (table_id)"
+        ).fetchall()
+        for table, holder in inlined:
+            if table not in WAREHOUSE_TABLES:
+                continue
+            rows = conn.execute(
+                f"SELECT count(*) FROM {meta}.{holder} WHERE CAST(tenant_id AS VARCHAR) = ?",
+                [str(tenant_id)],
+            ).fetchall()
+            if rows[0][0]:
+                found.append(f"{table} inlined in the catalog ({holder})")
+    return found
 
 
 def warehouse_rows(where: WarehouseLocation) -> dict[str, list[tuple[Any, ...]]]:
@@ -277,6 +319,7 @@ def test_full_purge_of_one_tenant_among_several(
     wh = warehouse_rows(world["warehouse"])
     assert all(str(r[1]) != str(acme.id) for r in wh["usage_events"] + wh["daily_tenant_usage"])
     assert [str(r[1]) for r in wh["monthly_tenant_usage"]].count(str(acme.id)) == 1, "billing's"
+    assert lake_places_holding(world["warehouse"], acme.id) == [], "nor beneath the snapshots"
 
     kms = world["kms"]
     meta = kms.describe_key(KeyId=world["aliases"][acme.id])["KeyMetadata"]
