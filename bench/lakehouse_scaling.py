@@ -38,7 +38,7 @@ import psycopg
 import pyarrow as pa
 
 from bench.common import parse_args, result, scratch_dir
-from pipelines.lib import event_store, lakehouse, warehouse, writes
+from pipelines.lib import event_store, lakehouse, shard_layout, warehouse, writes
 from tenancy.devstack.postgres import PostgresServer
 
 START = date(2026, 10, 1)
@@ -78,7 +78,9 @@ def work(spec: dict[str, object]) -> None:
     else:
         conn = lakehouse.connect(lakehouse.LakeLocation(catalog, data))
         warehouse.configure(conn, "3GB", threads=1)
-    batches: list[tuple[pa.Table, str]] = []
+    batches: list[tuple[pa.Table, int]] = []
+    # The drain passes its ingest window's days; here, the days the events span.
+    claim_days = (START, START + timedelta(days=int(str(spec.get("span_days", 30))) - 1))
     if spec["task"] == "ingest":  # read before the start: events come from the stream in use
         for scope in spec["scopes"]:  # type: ignore[attr-defined]
             events = conn.execute(
@@ -86,7 +88,7 @@ def work(spec: dict[str, object]) -> None:
                 [spec["events"], scope],
             ).to_arrow_table()
             batches += [
-                (events.slice(offset, BATCH).cast(warehouse.EVENT_COLUMNS), f"shard-{scope}")
+                (events.slice(offset, BATCH).cast(warehouse.EVENT_COLUMNS), int(scope))
                 for offset in range(0, events.num_rows, BATCH)
             ]
     print("ready", flush=True)
@@ -99,9 +101,11 @@ def work(spec: dict[str, object]) -> None:
     elif spec["task"] == "ingest":
         for batch, scope in batches:
 
-            def store(batch: pa.Table = batch, scope: str = scope) -> None:
-                with writes.transaction(conn):
-                    event_store.insert_events(conn, batch, 1, scope)
+            def store(batch: pa.Table = batch, shard: int = scope) -> None:
+                with writes.transaction(conn):  # as a shard's drain holds its own stream
+                    writes.hold(conn, [shard_layout.partition_fence(shard)])
+                    batch_id = warehouse.next_batch_id(conn, shard)
+                    event_store.insert_events(conn, batch, batch_id, claim_days)
 
             writes.retry_conflicts(store)
     else:
@@ -194,7 +198,7 @@ def main() -> int:
         )
 
         # Ingest: 1 worker for both scopes, then 2 workers with one scope each.
-        ingest = {"task": "ingest", "events": str(ingest_source)}
+        ingest = {"task": "ingest", "events": str(ingest_source), "span_days": days}
         one = run_workers(
             base,
             [

@@ -17,9 +17,11 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.lib.event_store import DIGEST
+from pipelines.lib.shard_layout import LAYOUT_SCHEMA
 from pipelines.lib.writes import FENCE_SCHEMA, FENCE_TABLES, retry_conflicts, transaction
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS usage_events (
     event_id UUID NOT NULL,
     tenant_id UUID NOT NULL,
@@ -46,12 +48,16 @@ CREATE TABLE IF NOT EXISTS usage_quarantine (
 -- One claim per (tenant, event id), taken in the transaction that stores the event: the key
 -- that makes an event count once whatever its timestamp. `digest` tells an identical retry
 -- (skipped) from a conflicting copy (quarantined). Unique by the fenced anti-join in
--- `event_store.insert_events` (a DuckLake table has no primary key).
+-- `event_store.insert_events` (a DuckLake table has no primary key). `day` is the claimed
+-- event's day: the check reads only the claims of the ingest window's days, so a lake prunes
+-- the files of older claims (NULL only for a claim whose event was deleted before the column
+-- existed).
 CREATE TABLE IF NOT EXISTS usage_event_claims (
     tenant_id UUID NOT NULL,
     event_id UUID NOT NULL,
     digest UBIGINT NOT NULL,
-    entry_id VARCHAR NOT NULL
+    entry_id VARCHAR NOT NULL,
+    day DATE
 );
 -- Entries that failed on their own after a batch was split to find them; the newest error is
 -- the reason they are quarantined with once they pass the delivery limit.
@@ -60,6 +66,9 @@ CREATE TABLE IF NOT EXISTS ingest_errors (
     error VARCHAR NOT NULL,
     failed_at TIMESTAMP NOT NULL
 );
+-- `batch_id` is `partition << BATCH_SEQUENCE_BITS | n`: each usage_events partition numbers its
+-- own batches 1, 2, ... (`next_batch_id`), so concurrent partitions never take the same id
+-- and, within a partition, ids commit in increasing order (the late-usage sensor's cursor).
 CREATE TABLE IF NOT EXISTS ingest_batches (
     batch_id BIGINT NOT NULL,
     started_at TIMESTAMP NOT NULL,
@@ -111,6 +120,8 @@ CREATE TABLE IF NOT EXISTS tenant_quota_status (
     evaluated_at TIMESTAMP NOT NULL
 );
 """
+    + LAYOUT_SCHEMA
+)
 
 #: Columns added since the first release, for warehouses created before them.
 SCHEMA_UPGRADES = """
@@ -183,7 +194,9 @@ def _create_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create what is missing (two processes starting on a new lake conflict; one retries)."""
     claims_existed = _has_table(conn, "usage_event_claims")
     fences_existed = _has_table(conn, f"write_fence_{FENCE_TABLES - 1:02d}")
-    if claims_existed and fences_existed and _has_table(conn, "tenant_quota_status"):
+    if claims_existed and not _has_column(conn, "usage_event_claims", "day"):
+        _add_claim_days(conn)
+    if claims_existed and fences_existed and _has_table(conn, "usage_shard_layout"):
         conn.execute(SCHEMA_UPGRADES)
         return
     with transaction(conn):
@@ -196,9 +209,31 @@ def _create_schema(conn: duckdb.DuckDBPyConnection) -> None:
         if not claims_existed:  # a warehouse from before claims: its events hold the claims
             conn.execute(f"""
                 INSERT INTO usage_event_claims
-                SELECT DISTINCT ON (tenant_id, event_id) tenant_id, event_id, {DIGEST}, entry_id
+                SELECT DISTINCT ON (tenant_id, event_id) tenant_id, event_id, {DIGEST}, entry_id,
+                       day
                 FROM usage_events
             """)
+
+
+def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    try:
+        conn.execute(f"SELECT {column} FROM {table} LIMIT 0")
+    except duckdb.BinderException:
+        return False
+    return True
+
+
+def _add_claim_days(conn: duckdb.DuckDBPyConnection) -> None:
+    """Claims from before `day` existed take their event's day, in the transaction that adds
+    the column (a concurrent upgrader conflicts and finds the column on its retry)."""
+    with transaction(conn):
+        conn.execute("ALTER TABLE usage_event_claims ADD COLUMN day DATE")
+        conn.execute("""
+            UPDATE usage_event_claims SET day = e.day FROM usage_events e
+            WHERE usage_event_claims.tenant_id = e.tenant_id
+              AND usage_event_claims.event_id = e.event_id
+              AND usage_event_claims.entry_id = e.entry_id
+        """)
 
 
 def _size(text: str) -> str:
@@ -218,9 +253,25 @@ def _size(text: str) -> str:
     return value
 
 
-def next_batch_id(conn: duckdb.DuckDBPyConnection) -> int:
-    row = conn.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches").fetchall()[0]
-    assert row is not None
+#: Low bits of a batch id: the batch's number within its partition's sequence. Ids written
+#: before sequences existed are below 2**40, so they read as partition 0's.
+BATCH_SEQUENCE_BITS = 40
+
+
+def batch_partition(batch_id: int) -> int:
+    return batch_id >> BATCH_SEQUENCE_BITS
+
+
+def next_batch_id(conn: duckdb.DuckDBPyConnection, partition: int = 0) -> int:
+    """The next id of `partition`'s batch sequence. Unique only while the caller's transaction
+    fences the partition (`shard_layout.partition_fence`): two writers reading the same
+    maximum then conflict, and the loser reads the winner's id on its retry."""
+    low = partition << BATCH_SEQUENCE_BITS
+    row = conn.execute(
+        "SELECT coalesce(max(batch_id), $low) + 1 FROM ingest_batches "
+        "WHERE batch_id >= $low AND batch_id < $high",
+        {"low": low, "high": low + (1 << BATCH_SEQUENCE_BITS)},
+    ).fetchall()[0]
     return int(row[0])
 
 
@@ -240,16 +291,35 @@ def api_calls_between(
     return {str(t): int(n) for t, n in rows}
 
 
-def days_touched(conn: duckdb.DuckDBPyConnection, after_batch: int) -> tuple[list[date], int]:
-    """Days that received events in batches after `after_batch`, and the newest batch id."""
-    rows = conn.execute(
-        "SELECT DISTINCT day FROM usage_events WHERE batch_id > ? ORDER BY day", [after_batch]
-    ).fetchall()
-    newest = conn.execute(
-        "SELECT coalesce(max(batch_id), ?) FROM ingest_batches", [after_batch]
-    ).fetchall()[0]
-    assert newest is not None
-    return [r[0] for r in rows], int(newest[0])
+def days_touched(
+    conn: duckdb.DuckDBPyConnection, seen: dict[int, int]
+) -> tuple[list[date], dict[int, int]]:
+    """Days that received events in batches after `seen` (partition -> last batch id seen;
+    a partition not in it: none seen), and the newest batch id of each partition.
+
+    Within one partition ids commit in increasing order (its sequence is fenced), so every id
+    up to the newest one read here is committed; across partitions they are not, so each
+    keeps its own cursor. The days are read only up to the newest ids, so a batch that
+    commits between the two reads is seen on the next tick, not skipped."""
+    newest = {
+        int(p): int(n)
+        for p, n in conn.execute(
+            f"SELECT batch_id >> {BATCH_SEQUENCE_BITS}, max(batch_id) FROM ingest_batches "
+            "GROUP BY ALL"
+        ).fetchall()
+    }
+    days: set[date] = set()
+    for partition, last in newest.items():
+        after = seen.get(partition, partition << BATCH_SEQUENCE_BITS)
+        if last > after:
+            days.update(
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT day FROM usage_events WHERE batch_id > ? AND batch_id <= ?",
+                    [after, last],
+                ).fetchall()
+            )
+    return sorted(days), {**seen, **newest}
 
 
 def replace_snapshot(
