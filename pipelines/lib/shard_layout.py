@@ -52,9 +52,9 @@ class ShardLayoutChangedError(RuntimeError):
         super().__init__(
             f"the warehouse records {recorded} usage shard(s) but this run drains with "
             f"{shards} ({SHARDS_VARIABLE}={shards}); a run with {SHARDS_VARIABLE}={recorded} "
-            "started since, so this one stops: its entries stay pending and the runs with "
-            f"{recorded} shard(s) drain them. Run every usage_events partition with one "
-            f"{SHARDS_VARIABLE}."
+            "has started since this one (or this one comes from a former deployment), so it "
+            f"stops: its entries stay pending and the runs with {recorded} shard(s) drain them. "
+            f"Every usage_events partition must run with one {SHARDS_VARIABLE}."
         )
 
 

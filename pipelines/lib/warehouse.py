@@ -190,18 +190,28 @@ def configure(
     retry_conflicts(lambda: _create_schema(conn))
 
 
+#: On a DuckLake, files of new events are split by day, so that a day's rollup reads, and a
+#: day-range delete rewrites, only that day's files instead of every file whose batch
+#: happened to hold an event of the day. (A single DuckDB file has no partitions.)
+LAKE_PARTITIONING = "ALTER TABLE usage_events SET PARTITIONED BY (day);"
+
+
 def _create_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create what is missing (two processes starting on a new lake conflict; one retries)."""
     claims_existed = _has_table(conn, "usage_event_claims")
     fences_existed = _has_table(conn, f"write_fence_{FENCE_TABLES - 1:02d}")
     if claims_existed and not _has_column(conn, "usage_event_claims", "day"):
         _add_claim_days(conn)
-    if claims_existed and fences_existed and _has_table(conn, "usage_shard_layout"):
+    # The newest table: its absence marks a warehouse not yet given this release's layout.
+    layout_existed = _has_table(conn, "usage_shard_layout")
+    if claims_existed and fences_existed and layout_existed:
         conn.execute(SCHEMA_UPGRADES)
         return
     with transaction(conn):
         conn.execute(SCHEMA)
         conn.execute(SCHEMA_UPGRADES)
+        if not layout_existed and _is_lake(conn):
+            conn.execute(LAKE_PARTITIONING)
         if not fences_existed:
             conn.execute(FENCE_SCHEMA)
             for n in range(FENCE_TABLES):
@@ -213,6 +223,13 @@ def _create_schema(conn: duckdb.DuckDBPyConnection) -> None:
                        day
                 FROM usage_events
             """)
+
+
+def _is_lake(conn: duckdb.DuckDBPyConnection) -> bool:
+    row = conn.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    return bool(row) and row[0][0] == "ducklake"
 
 
 def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
