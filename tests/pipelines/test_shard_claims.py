@@ -282,20 +282,25 @@ def test_batch_ids_stay_unique_and_the_sensor_sees_a_batch_that_commits_late(
     assert seen_then == [str(early)], "the batch that committed after a newer one was missed"
 
 
+@pytest.mark.parametrize("kind", ["file", "lake"])
 def test_claims_of_a_warehouse_from_before_claim_days_take_their_events_day(
-    tmp_path: Path,
+    tmp_path: Path, lake: Lake, kind: str
 ) -> None:
     """An existing warehouse's claims get the `day` of their event when it opens, so the
     window-limited claim check still finds them (a retried old copy is not counted again)."""
     path = str(tmp_path / "old.duckdb")
-    conn = warehouse.connect(path, memory_limit="256MB")
+
+    def connect() -> duckdb.DuckDBPyConnection:
+        return warehouse.connect(path, memory_limit="256MB") if kind == "file" else lake.connect()
+
+    conn = connect()
     events = _one_event()
     event_store.insert_events(conn, events, 1)
     conn.execute("ALTER TABLE usage_event_claims DROP COLUMN day")
     conn.execute("DROP TABLE usage_shard_layout")
     conn.close()
 
-    conn = warehouse.connect(path, memory_limit="256MB")
+    conn = connect()
     assert conn.execute("SELECT day FROM usage_event_claims").fetchall() == [(date(2026, 3, 2),)]
     again = event_store.insert_events(
         conn, events, 2, claim_days=(date(2026, 2, 1), date(2026, 3, 3))
