@@ -38,7 +38,7 @@ import psycopg
 import pyarrow as pa
 
 from bench.common import parse_args, result, scratch_dir
-from pipelines.lib import event_store, lakehouse, shard_layout, warehouse, writes
+from pipelines.lib import event_store, ingest_batches, lakehouse, shard_layout, warehouse, writes
 from tenancy.devstack.postgres import PostgresServer
 
 START = date(2026, 10, 1)
@@ -104,7 +104,7 @@ def work(spec: dict[str, object]) -> None:
             def store(batch: pa.Table = batch, shard: int = scope) -> None:
                 with writes.transaction(conn):  # as a shard's drain holds its own stream
                     writes.hold(conn, [shard_layout.partition_fence(shard)])
-                    batch_id = warehouse.next_batch_id(conn, shard)
+                    batch_id = ingest_batches.next_batch_id(conn, shard)
                     event_store.insert_events(conn, batch, batch_id, claim_days)
 
             writes.retry_conflicts(store)

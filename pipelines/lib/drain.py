@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import duckdb
 import redis
 
-from pipelines.lib import event_store, shard_layout, warehouse, writes
+from pipelines.lib import event_store, ingest_batches, shard_layout, writes
 from pipelines.lib.ingest import (
     CONFLICTING_DUPLICATE,
     DELIVERY_LIMIT,
@@ -128,7 +128,7 @@ class Drain:
         ]
         with writes.transaction(self.conn):
             writes.fence(self.conn, shard_layout.partition_fence(self.partition))
-            batch_id = warehouse.next_batch_id(self.conn, self.partition)
+            batch_id = ingest_batches.next_batch_id(self.conn, self.partition)
             added = event_store.insert_quarantine(self.conn, rows, batch_id)
             self._record_batch(batch_id, len(entries), 0, 0, len(rows))
         self.consumer.ack([e.entry_id for e in entries])
@@ -165,7 +165,7 @@ class Drain:
         with writes.transaction(self.conn):
             writes.hold(self.conn, fences)
             shard_layout.check(self.conn, self.shards)
-            batch_id = warehouse.next_batch_id(self.conn, self.partition)
+            batch_id = ingest_batches.next_batch_id(self.conn, self.partition)
             result = event_store.insert_events(
                 self.conn, batch.events, batch_id, claim_days=self.window.days()
             )

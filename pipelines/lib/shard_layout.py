@@ -14,7 +14,7 @@ drain transaction fences the current shard of every tenant in its batch:
   shards (at most one UPDATE per fence table), so a copy in that stream and a copy in the
   tenant's own stream, drained by two partitions at once, still meet on one fence;
 - every transaction also fences its partition, whose batch id sequence it takes
-  (`warehouse.next_batch_id`): two overlapping runs of one partition serialize on it.
+  (`ingest_batches.next_batch_id`): two overlapping runs of one partition serialize on it.
 
 That argument holds only while every writer computes shards with the same N. The warehouse
 records N (`usage_shard_layout`). A shard run records its own N when it starts, in a

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import duckdb
 
-from pipelines.lib import warehouse
+from pipelines.lib import ingest_batches
 from pipelines.lib.periods import month_start
 from pipelines.partitions import PARTITIONS_START, daily_partitions, monthly_partitions
 from pipelines.quotas.schedules import quota_enforcement_job
@@ -62,7 +62,7 @@ def late_usage_sensor(
     seen = parse_cursor(context.cursor)
     try:
         with warehouse_db.model_copy(update={"lock_wait_seconds": 5.0}).connection() as conn:
-            touched, newest = warehouse.days_touched(conn, seen)
+            touched, newest = ingest_batches.days_touched(conn, seen)
     except duckdb.IOException as exc:
         return dg.SkipReason(f"warehouse busy ({exc}); trying again next tick")
     cursor = format_cursor(newest)

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipelines.lib import event_store, lakehouse, warehouse, writes
+from pipelines.lib import event_store, ingest_batches, lakehouse, warehouse, writes
 
 FIRST_DAY = date(2026, 3, 1)
 DAYS = 4
@@ -58,7 +58,7 @@ def ingest(conn: duckdb.DuckDBPyConnection, events: pa.Table, scope: str) -> int
     def store() -> int:
         with writes.transaction(conn):
             writes.fence(conn, f"usage_event_claims:{scope}")
-            batch_id = warehouse.next_batch_id(conn)
+            batch_id = ingest_batches.next_batch_id(conn)
             result = event_store.insert_events(conn, events, batch_id)
             conn.execute(
                 "INSERT INTO ingest_batches VALUES (?, now()::TIMESTAMP, ?, ?, ?, 0)",

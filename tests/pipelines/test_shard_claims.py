@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from pipelines.definitions import defs
-from pipelines.lib import event_store, lakehouse, shard_layout, warehouse
+from pipelines.lib import event_store, ingest_batches, lakehouse, shard_layout, warehouse
 from pipelines.lib.drain import Drain
 from pipelines.lib.ingest import IngestWindow
 from pipelines.lib.shard_drain import ShardDrain
@@ -176,7 +176,7 @@ def test_two_shards_commit_side_by_side_with_exact_totals(
     assert per_tenant == [(str(first), 5), (str(second), 7)]
     ids = [r[0] for r in lake.sql("SELECT batch_id FROM ingest_batches")]
     assert len(ids) == len(set(ids)) == 2
-    assert sorted(warehouse.batch_partition(i) for i in ids) == [0, 1]
+    assert sorted(ingest_batches.batch_partition(i) for i in ids) == [0, 1]
 
 
 def test_copies_in_a_leftover_stream_and_the_new_shard_stream_count_once(
