@@ -6,7 +6,8 @@ PostgreSQL, data files in a local directory):
 
 - ingest: the pipeline's own claim-and-insert path (`event_store.insert_events`, batches of
   20,000 as the drain reads them) by 1 process, then by 2 processes each taking the tenants
-  of one claim scope (as stream shards would);
+  of one stream shard, under that shard's fence and batch sequence (as the shard partitions
+  of `usage_events` do);
 - rollup: the daily rollup (one transaction per day, as the daily partitions run) by 1
   process, then by 2 processes each taking half of the days;
 - lakehouse vs file: the same rollup by one process on the lake and on one DuckDB file

@@ -9,7 +9,8 @@ drain transaction fences the current shard of every tenant in its batch:
 
 - a shard's own stream holds only that shard's tenants: one fence, and the N partitions
   commit side by side (shard s takes fence slot s, so up to `FENCE_TABLES` shards never
-  share a fence table);
+  share a fence table; a named fence, such as a rollup day's, may share one: a needless
+  retry, never a wrong count);
 - a stream left by a former N holds tenants of any current shard: it fences each of their
   shards (at most one UPDATE per fence table), so a copy in that stream and a copy in the
   tenant's own stream, drained by two partitions at once, still meet on one fence;
