@@ -6,7 +6,8 @@ PostgreSQL, data files in a local directory):
 
 - ingest: the pipeline's own claim-and-insert path (`event_store.insert_events`, batches of
   20,000 as the drain reads them) by 1 process, then by 2 processes each taking the tenants
-  of one claim scope (as stream shards would);
+  of one stream shard, under that shard's fence and batch sequence (as the shard partitions
+  of `usage_events` do);
 - rollup: the daily rollup (one transaction per day, as the daily partitions run) by 1
   process, then by 2 processes each taking half of the days;
 - lakehouse vs file: the same rollup by one process on the lake and on one DuckDB file
@@ -38,7 +39,7 @@ import psycopg
 import pyarrow as pa
 
 from bench.common import parse_args, result, scratch_dir
-from pipelines.lib import event_store, warehouse, writes
+from pipelines.lib import event_store, ingest_batches, shard_layout, warehouse, writes
 from tenancy import lakehouse
 from tenancy.devstack.postgres import PostgresServer
 
@@ -79,7 +80,9 @@ def work(spec: dict[str, object]) -> None:
     else:
         conn = lakehouse.connect(lakehouse.LakeLocation(catalog, data))
         warehouse.configure(conn, "3GB", threads=1)
-    batches: list[tuple[pa.Table, str]] = []
+    batches: list[tuple[pa.Table, int]] = []
+    # The drain passes its ingest window's days; here, the days the events span.
+    claim_days = (START, START + timedelta(days=int(str(spec.get("span_days", 30))) - 1))
     if spec["task"] == "ingest":  # read before the start: events come from the stream in use
         for scope in spec["scopes"]:  # type: ignore[attr-defined]
             events = conn.execute(
@@ -87,7 +90,7 @@ def work(spec: dict[str, object]) -> None:
                 [spec["events"], scope],
             ).to_arrow_table()
             batches += [
-                (events.slice(offset, BATCH).cast(warehouse.EVENT_COLUMNS), f"shard-{scope}")
+                (events.slice(offset, BATCH).cast(warehouse.EVENT_COLUMNS), int(scope))
                 for offset in range(0, events.num_rows, BATCH)
             ]
     print("ready", flush=True)
@@ -100,9 +103,11 @@ def work(spec: dict[str, object]) -> None:
     elif spec["task"] == "ingest":
         for batch, scope in batches:
 
-            def store(batch: pa.Table = batch, scope: str = scope) -> None:
-                with writes.transaction(conn):
-                    event_store.insert_events(conn, batch, 1, scope)
+            def store(batch: pa.Table = batch, shard: int = scope) -> None:
+                with writes.transaction(conn):  # as a shard's drain holds its own stream
+                    writes.hold(conn, [shard_layout.partition_fence(shard)])
+                    batch_id = ingest_batches.next_batch_id(conn, shard)
+                    event_store.insert_events(conn, batch, batch_id, claim_days)
 
             writes.retry_conflicts(store)
     else:
@@ -195,7 +200,7 @@ def main() -> int:
         )
 
         # Ingest: 1 worker for both scopes, then 2 workers with one scope each.
-        ingest = {"task": "ingest", "events": str(ingest_source)}
+        ingest = {"task": "ingest", "events": str(ingest_source), "span_days": days}
         one = run_workers(
             base,
             [

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import duckdb
 import redis
 
-from pipelines.lib import event_store, warehouse, writes
+from pipelines.lib import event_store, ingest_batches, shard_layout, writes
 from pipelines.lib.ingest import (
     CONFLICTING_DUPLICATE,
     DELIVERY_LIMIT,
@@ -37,6 +37,7 @@ ENVIRONMENT_FAILURES = (
     OSError,
     redis.RedisError,
     writes.WriteConflict,
+    shard_layout.ShardLayoutChangedError,
 )
 
 
@@ -86,11 +87,16 @@ class Drain:
     #: More entries than this failing on their own in one run is not a poison entry but a
     #: fault of the pipeline itself: the run stops rather than grind through the stream.
     max_failed_entries: int = 100
+    #: The shard count every claiming writer shares (`shard_layout`), and the partition this
+    #: drain belongs to: its batch sequence, and its shard's fence.
+    shards: int = 1
+    partition: int = 0
     stats: DrainStats = field(default_factory=DrainStats)
 
     def run(self) -> DrainStats:
         """Drain until the stream is empty or `max_entries` were read, then trim what every
         consumer group has acknowledged."""
+        shard_layout.ensure(self.conn, self.shards)
         self.consumer.ensure_group()
         self._known = self.registered()
         self._quarantine_over_delivered()
@@ -121,7 +127,8 @@ class Drain:
             for e in entries
         ]
         with writes.transaction(self.conn):
-            batch_id = warehouse.next_batch_id(self.conn)
+            writes.fence(self.conn, shard_layout.partition_fence(self.partition))
+            batch_id = ingest_batches.next_batch_id(self.conn, self.partition)
             added = event_store.insert_quarantine(self.conn, rows, batch_id)
             self._record_batch(batch_id, len(entries), 0, 0, len(rows))
         self.consumer.ack([e.entry_id for e in entries])
@@ -154,9 +161,14 @@ class Drain:
         if batch.unknown_tenants:
             self._known = self.registered()  # a tenant created since the run started
             batch = split_entries(entries, self._known, self.window)
+        fences = shard_layout.claim_fences(batch.events, self.shards, self.partition)
         with writes.transaction(self.conn):
-            batch_id = warehouse.next_batch_id(self.conn)
-            result = event_store.insert_events(self.conn, batch.events, batch_id)
+            writes.hold(self.conn, fences)
+            shard_layout.check(self.conn, self.shards)
+            batch_id = ingest_batches.next_batch_id(self.conn, self.partition)
+            result = event_store.insert_events(
+                self.conn, batch.events, batch_id, claim_days=self.window.days()
+            )
             rows = batch.quarantine + self._conflict_rows(entries, result.conflicts)
             added = event_store.insert_quarantine(self.conn, rows, batch_id)
             self._record_batch(

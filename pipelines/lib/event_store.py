@@ -5,12 +5,11 @@ transaction; the schema is `pipelines.lib.warehouse.SCHEMA`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-
-from pipelines.lib.writes import fence
 
 if TYPE_CHECKING:
     from pipelines.lib.ingest import QuarantineRow
@@ -33,26 +32,26 @@ class InsertResult:
     conflicts: list[tuple[str, str]]  # (entry id, entry id of the copy that was counted)
 
 
-def claims_fence(scope: str) -> str:
-    """The fence that makes claims of one scope exactly-once under concurrent writers."""
-    return f"usage_event_claims:{scope}"
-
-
 def insert_events(
-    conn: duckdb.DuckDBPyConnection, events: pa.Table, batch_id: int, scope: str = "all"
+    conn: duckdb.DuckDBPyConnection,
+    events: pa.Table,
+    batch_id: int,
+    claim_days: tuple[date, date] | None = None,
 ) -> InsertResult:
     """Insert the events whose (tenant, event id) is not claimed yet, claiming it in the same
     transaction (the caller holds it). A copy of a claimed event is a duplicate: identical
     copies are skipped, copies with other content are returned as conflicts to quarantine.
 
-    The claim check is an anti-join inside the transaction, and the transaction fences
-    `scope`: two writers claiming in the same scope cannot both commit (the loser's
-    `writes.WriteConflict` is retried on the newer snapshot), so an event counts once. Every
-    copy of a tenant's events must be written under one scope (the stream shard, chosen from
-    the tenant id); writers of different scopes commit side by side."""
+    The claim check is an anti-join inside the transaction. It is exactly-once only if the
+    caller's transaction also holds a fence shared by every transaction that may claim one
+    of these tenants' events (`shard_layout.claim_fences`): of two such writers only one
+    commits, the other is retried on the newer snapshot and sees the claim.
 
-    fence(conn, claims_fence(scope))
+    `claim_days` (first, last), the ingest window's days, limits the check to the claims of
+    those days: an event outside the window is quarantined before it gets here, and a lake
+    then reads only the files of recent claims instead of every claim its tenants ever had."""
     conn.register("incoming", events)
+    days = {"first": claim_days[0], "last": claim_days[1]} if claim_days else {}
     try:
         conn.execute(f"""
             CREATE OR REPLACE TEMP TABLE incoming_keyed AS
@@ -63,18 +62,27 @@ def insert_events(
                 FROM incoming
             )
         """)
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE claimed AS
+            SELECT tenant_id, event_id, digest, entry_id FROM usage_event_claims c
+            WHERE {"c.day >= $first AND c.day <= $last AND" if claim_days else ""}
+                  c.tenant_id IN (SELECT tenant_id FROM incoming_keyed)
+                  AND c.event_id IN (SELECT event_id FROM incoming_keyed)
+            """,
+            days,
+        )
         conn.execute("""
             CREATE OR REPLACE TEMP TABLE incoming_new AS
             SELECT * FROM incoming_keyed i
             WHERE copy = 1 AND NOT EXISTS (
-                SELECT 1 FROM usage_event_claims c
-                WHERE c.tenant_id = i.tenant_id AND c.event_id = i.event_id
-                  AND c.tenant_id IN (SELECT tenant_id FROM incoming_keyed)
+                SELECT 1 FROM claimed c WHERE c.tenant_id = i.tenant_id AND c.event_id = i.event_id
             )
         """)
         conn.execute("""
             INSERT INTO usage_event_claims
-            SELECT tenant_id, event_id, digest, entry_id FROM incoming_new
+            SELECT tenant_id, event_id, digest, entry_id, CAST(occurred_at AS DATE)
+            FROM incoming_new
         """)
         conn.execute(
             """
@@ -92,7 +100,10 @@ def insert_events(
                 (str(a), str(b))
                 for a, b in conn.execute("""
                     SELECT i.entry_id, c.entry_id
-                    FROM incoming_keyed i JOIN usage_event_claims c USING (tenant_id, event_id)
+                    FROM incoming_keyed i
+                    JOIN (SELECT * FROM claimed UNION ALL
+                          SELECT tenant_id, event_id, digest, entry_id FROM incoming_new) c
+                    USING (tenant_id, event_id)
                     WHERE i.entry_id NOT IN (SELECT entry_id FROM incoming_new)
                       AND i.digest <> c.digest
                     ORDER BY i.entry_id
@@ -100,6 +111,7 @@ def insert_events(
             ]
         conn.execute("DROP TABLE incoming_keyed")
         conn.execute("DROP TABLE incoming_new")
+        conn.execute("DROP TABLE claimed")
     finally:
         conn.unregister("incoming")
     return InsertResult(inserted, len(events) - inserted - len(conflicts), conflicts)

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 
@@ -44,6 +44,12 @@ class IngestWindow:
         cls, now: datetime, max_lateness: timedelta, max_skew: timedelta, floor: datetime
     ) -> IngestWindow:
         return cls(max(now - max_lateness, floor), now + max_skew)
+
+    def days(self) -> tuple[date, date]:
+        """The first and last UTC day an accepted event can fall on: the claims an accepted
+        event can collide with (`event_store.insert_events`'s `claim_days`)."""
+        last = self.latest - timedelta(microseconds=1)
+        return self.earliest.astimezone(UTC).date(), last.astimezone(UTC).date()
 
 
 @dataclass(frozen=True)

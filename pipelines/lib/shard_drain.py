@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import duckdb
 import redis
 
+from pipelines.lib import shard_layout
 from pipelines.lib.drain import Drain, DrainStats
 from pipelines.lib.ingest import IngestWindow
 from tenancy.usage.shards import delete_if_empty, existing_orphans, stream_key
@@ -31,11 +32,14 @@ class ShardDrain:
     read_batch: int = 20_000
     max_entries: int = 2_000_000
     max_deliveries: int = 10
+    abandoned_after_ms: int = 5 * 60 * 1000
     streams: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     stats: DrainStats = field(default_factory=DrainStats)
 
     def run(self) -> DrainStats:
+        # First: a writer still running with another shard count stops at its next commit.
+        shard_layout.adopt(self.conn, self.shards, self.log)
         own = stream_key(self.shard, self.shards)
         orphans = existing_orphans(self.client, self.shard, self.shards)
         if orphans.found:
@@ -60,6 +64,9 @@ class ShardDrain:
                     read_batch=self.read_batch,
                     max_entries=self.max_entries - stats.read,
                     max_deliveries=self.max_deliveries,
+                    abandoned_after_ms=self.abandoned_after_ms,
+                    shards=self.shards,
+                    partition=self.shard,
                 ).run()
             )
             if stream != own and delete_if_empty(self.client, stream):

@@ -17,9 +17,11 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.lib.event_store import DIGEST
+from pipelines.lib.shard_layout import LAYOUT_SCHEMA
 from pipelines.lib.writes import FENCE_SCHEMA, FENCE_TABLES, retry_conflicts, transaction
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS usage_events (
     event_id UUID NOT NULL,
     tenant_id UUID NOT NULL,
@@ -46,12 +48,16 @@ CREATE TABLE IF NOT EXISTS usage_quarantine (
 -- One claim per (tenant, event id), taken in the transaction that stores the event: the key
 -- that makes an event count once whatever its timestamp. `digest` tells an identical retry
 -- (skipped) from a conflicting copy (quarantined). Unique by the fenced anti-join in
--- `event_store.insert_events` (a DuckLake table has no primary key).
+-- `event_store.insert_events` (a DuckLake table has no primary key). `day` is the claimed
+-- event's day: the check reads only the claims of the ingest window's days, so a lake prunes
+-- the files of older claims (NULL only for a claim whose event was deleted before the column
+-- existed).
 CREATE TABLE IF NOT EXISTS usage_event_claims (
     tenant_id UUID NOT NULL,
     event_id UUID NOT NULL,
     digest UBIGINT NOT NULL,
-    entry_id VARCHAR NOT NULL
+    entry_id VARCHAR NOT NULL,
+    day DATE
 );
 -- Entries that failed on their own after a batch was split to find them; the newest error is
 -- the reason they are quarantined with once they pass the delivery limit.
@@ -60,6 +66,9 @@ CREATE TABLE IF NOT EXISTS ingest_errors (
     error VARCHAR NOT NULL,
     failed_at TIMESTAMP NOT NULL
 );
+-- `batch_id` is `partition << 40 | n`: each usage_events partition numbers its own batches
+-- 1, 2, ... (`pipelines.lib.ingest_batches`), so concurrent partitions never take the same id
+-- and, within a partition, ids commit in increasing order (the late-usage sensor's cursor).
 CREATE TABLE IF NOT EXISTS ingest_batches (
     batch_id BIGINT NOT NULL,
     started_at TIMESTAMP NOT NULL,
@@ -111,6 +120,8 @@ CREATE TABLE IF NOT EXISTS tenant_quota_status (
     evaluated_at TIMESTAMP NOT NULL
 );
 """
+    + LAYOUT_SCHEMA
+)
 
 #: Columns added since the first release, for warehouses created before them.
 SCHEMA_UPGRADES = """
@@ -179,16 +190,28 @@ def configure(
     retry_conflicts(lambda: _create_schema(conn))
 
 
+#: On a DuckLake, files of new events are split by day, so that a day's rollup reads, and a
+#: day-range delete rewrites, only that day's files instead of every file whose batch
+#: happened to hold an event of the day. (A single DuckDB file has no partitions.)
+LAKE_PARTITIONING = "ALTER TABLE usage_events SET PARTITIONED BY (day);"
+
+
 def _create_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create what is missing (two processes starting on a new lake conflict; one retries)."""
     claims_existed = _has_table(conn, "usage_event_claims")
     fences_existed = _has_table(conn, f"write_fence_{FENCE_TABLES - 1:02d}")
-    if claims_existed and fences_existed and _has_table(conn, "tenant_quota_status"):
+    if claims_existed and not _has_column(conn, "usage_event_claims", "day"):
+        _add_claim_days(conn)
+    # The newest table: its absence marks a warehouse not yet given this release's layout.
+    layout_existed = _has_table(conn, "usage_shard_layout")
+    if claims_existed and fences_existed and layout_existed:
         conn.execute(SCHEMA_UPGRADES)
         return
     with transaction(conn):
         conn.execute(SCHEMA)
         conn.execute(SCHEMA_UPGRADES)
+        if not layout_existed and _is_lake(conn):
+            conn.execute(LAKE_PARTITIONING)
         if not fences_existed:
             conn.execute(FENCE_SCHEMA)
             for n in range(FENCE_TABLES):
@@ -196,9 +219,38 @@ def _create_schema(conn: duckdb.DuckDBPyConnection) -> None:
         if not claims_existed:  # a warehouse from before claims: its events hold the claims
             conn.execute(f"""
                 INSERT INTO usage_event_claims
-                SELECT DISTINCT ON (tenant_id, event_id) tenant_id, event_id, {DIGEST}, entry_id
+                SELECT DISTINCT ON (tenant_id, event_id) tenant_id, event_id, {DIGEST}, entry_id,
+                       day
                 FROM usage_events
             """)
+
+
+def _is_lake(conn: duckdb.DuckDBPyConnection) -> bool:
+    row = conn.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    return bool(row) and row[0][0] == "ducklake"
+
+
+def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    try:
+        conn.execute(f"SELECT {column} FROM {table} LIMIT 0")
+    except duckdb.BinderException:
+        return False
+    return True
+
+
+def _add_claim_days(conn: duckdb.DuckDBPyConnection) -> None:
+    """Claims from before `day` existed take their event's day, in the transaction that adds
+    the column (a concurrent upgrader conflicts and finds the column on its retry)."""
+    with transaction(conn):
+        conn.execute("ALTER TABLE usage_event_claims ADD COLUMN day DATE")
+        conn.execute("""
+            UPDATE usage_event_claims SET day = e.day FROM usage_events e
+            WHERE usage_event_claims.tenant_id = e.tenant_id
+              AND usage_event_claims.event_id = e.event_id
+              AND usage_event_claims.entry_id = e.entry_id
+        """)
 
 
 def _size(text: str) -> str:
@@ -218,12 +270,6 @@ def _size(text: str) -> str:
     return value
 
 
-def next_batch_id(conn: duckdb.DuckDBPyConnection) -> int:
-    row = conn.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches").fetchall()[0]
-    assert row is not None
-    return int(row[0])
-
-
 def api_calls_between(
     conn: duckdb.DuckDBPyConnection, start: datetime, end: datetime
 ) -> dict[str, int]:
@@ -238,18 +284,6 @@ def api_calls_between(
         {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)},
     ).fetchall()
     return {str(t): int(n) for t, n in rows}
-
-
-def days_touched(conn: duckdb.DuckDBPyConnection, after_batch: int) -> tuple[list[date], int]:
-    """Days that received events in batches after `after_batch`, and the newest batch id."""
-    rows = conn.execute(
-        "SELECT DISTINCT day FROM usage_events WHERE batch_id > ? ORDER BY day", [after_batch]
-    ).fetchall()
-    newest = conn.execute(
-        "SELECT coalesce(max(batch_id), ?) FROM ingest_batches", [after_batch]
-    ).fetchall()[0]
-    assert newest is not None
-    return [r[0] for r in rows], int(newest[0])
 
 
 def replace_snapshot(

@@ -48,25 +48,49 @@ FENCE_SCHEMA = "\n".join(
 )
 
 
-def fence(conn: duckdb.DuckDBPyConnection, name: str) -> None:
+def fence_table(name: str | int) -> int:
+    """The fence table that stands for `name`: a name is hashed over the tables; a number is a
+    slot chosen by the caller (the usage shards take slot `shard mod FENCE_TABLES`, so up to
+    FENCE_TABLES shards never share a table and never conflict with one another)."""
+    if isinstance(name, int):
+        return name % FENCE_TABLES
+    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % FENCE_TABLES
+
+
+def fence(conn: duckdb.DuckDBPyConnection, name: str | int) -> None:
     """Make this transaction conflict with any concurrent one that fences the same `name`
     (caller holds the transaction): both rewrite the same fence row, and DuckLake lets only
     the first commit. This is what a unique key would do in a database that had one: a delete
     of rows that do not exist yet conflicts with nothing, so two first writes of a partition,
     or two claims of one event, would otherwise both commit."""
-    bucket = int(hashlib.sha256(name.encode()).hexdigest(), 16) % FENCE_TABLES
-    conn.execute(f"UPDATE write_fence_{bucket:02d} SET generation = generation + 1")
+    hold(conn, [name])
 
 
-def write(conn: duckdb.DuckDBPyConnection, body: Callable[[], T], fences: Iterable[str] = ()) -> T:
+def hold(conn: duckdb.DuckDBPyConnection, names: Iterable[str | int]) -> int:
+    """Fence every one of `names` (caller holds the transaction) with one UPDATE per distinct
+    fence table, in table order: each UPDATE on a lake writes files, so names that share a
+    table cost one. Returns how many UPDATEs ran."""
+    tables = sorted({fence_table(name) for name in names})
+    for table in tables:
+        conn.execute(f"UPDATE write_fence_{table:02d} SET generation = generation + 1")
+    return len(tables)
+
+
+def bump_all(conn: duckdb.DuckDBPyConnection) -> None:
+    """Fence every table: the transaction conflicts with every concurrent fenced write."""
+    hold(conn, range(FENCE_TABLES))
+
+
+def write(
+    conn: duckdb.DuckDBPyConnection, body: Callable[[], T], fences: Iterable[str | int] = ()
+) -> T:
     """Run `body` in one transaction holding `fences`; a commit lost to a concurrent writer
     runs it again on the newer snapshot (see `retry_conflicts`)."""
-    names = sorted(set(fences))
+    names = list(fences)
 
     def attempt() -> T:
         with transaction(conn):
-            for name in names:
-                fence(conn, name)
+            hold(conn, names)
             return body()
 
     return retry_conflicts(attempt)

@@ -87,7 +87,9 @@ def usage_events(
     drained from the partition's shard of the Redis stream by a consumer group and validated;
     malformed, out-of-window, unknown-tenant and conflicting entries are quarantined with their
     reason and raw bytes. Entries are acknowledged only after DuckDB commits; acknowledged
-    entries are then trimmed. Streams a former shard count left are drained too. A successful
+    entries are then trimmed. Streams a former shard count left are drained too. Shards
+    commit side by side; a run still going with a former TENANCY_USAGE_SHARDS stops (its
+    entries stay pending) once a run with the new count has started. A successful
     drain stamps `usage_ingest_last_success_timestamp_seconds{shard=...}` in the shard's own
     textfile (`usage_ingest_<shard>.prom`) for the alerts."""
 

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipelines.lib import event_store, warehouse, writes
+from pipelines.lib import event_store, ingest_batches, warehouse, writes
 from tenancy import lakehouse
 
 FIRST_DAY = date(2026, 3, 1)
@@ -53,12 +53,14 @@ def generate_events(seed: int, count: int) -> pa.Table:
 
 
 def ingest(conn: duckdb.DuckDBPyConnection, events: pa.Table, scope: str) -> int:
-    """One batch in one transaction, retried whole when another writer's commit wins."""
+    """One batch in one transaction holding the fence `scope`, retried whole when another
+    writer's commit wins."""
 
     def store() -> int:
         with writes.transaction(conn):
-            batch_id = warehouse.next_batch_id(conn)
-            result = event_store.insert_events(conn, events, batch_id, scope)
+            writes.fence(conn, f"usage_event_claims:{scope}")
+            batch_id = ingest_batches.next_batch_id(conn)
+            result = event_store.insert_events(conn, events, batch_id)
             conn.execute(
                 "INSERT INTO ingest_batches VALUES (?, now()::TIMESTAMP, ?, ?, ?, 0)",
                 [batch_id, len(events), result.inserted, result.duplicates],

@@ -222,10 +222,10 @@ def test_an_entry_that_keeps_failing_is_isolated_then_quarantined(
     good_events(pipeline, 6)
     real = event_store.insert_events
 
-    def explode_on_culprit(conn, events, batch_id):  # type: ignore[no-untyped-def]
+    def explode_on_culprit(conn, events, batch_id, **kwargs):  # type: ignore[no-untyped-def]
         if culprit in events.column("entry_id").to_pylist():
             raise RuntimeError("a bug nobody foresaw")
-        result: InsertResult = real(conn, events, batch_id)
+        result: InsertResult = real(conn, events, batch_id, **kwargs)
         return result
 
     monkeypatch.setattr(event_store, "insert_events", explode_on_culprit)

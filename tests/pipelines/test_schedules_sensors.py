@@ -105,7 +105,7 @@ def test_sensor_cursor(pipeline: Pipeline) -> None:
 
     pipeline.materialize(["usage_events"])  # empty drain: a batch-less warehouse
     start = tick(None)  # the first tick only takes note of where ingestion stands
-    assert isinstance(start, dg.SensorResult) and not start.run_requests and start.cursor == "0"
+    assert isinstance(start, dg.SensorResult) and not start.run_requests and start.cursor == "{}"
     pipeline.recorder.record_many(
         [
             api_call(free, "/v1/a", "GET", 200, datetime(2024, 2, 29, 23, 59, tzinfo=UTC)),
@@ -121,13 +121,14 @@ def test_sensor_cursor(pipeline: Pipeline) -> None:
         ("quota_enforcement_job", "2024-02-01"),
         ("quota_enforcement_job", "2024-03-01"),
     ]
-    assert first.cursor == "1"
+    assert first.cursor == '{"0":1}'
     again = tick(first.cursor)
-    assert isinstance(again, dg.SkipReason) and "no ingest batch after 1" in str(again.skip_message)
+    assert isinstance(again, dg.SkipReason)
+    assert 'no ingest batch after {"0":1}' in str(again.skip_message)
     pipeline.recorder.record(api_call(free, "/v1/a", "GET", 200, datetime(2024, 2, 20, tzinfo=UTC)))
     pipeline.materialize(["usage_events"])
     second = tick(first.cursor)
-    assert isinstance(second, dg.SensorResult) and second.cursor == "2"
+    assert isinstance(second, dg.SensorResult) and second.cursor == '{"0":2}'
     assert sorted(r.partition_key for r in second.run_requests or []) == [
         "2024-02-01",
         "2024-02-20",
@@ -194,7 +195,7 @@ def test_sensor_keeps_advancing_past_events_outside_the_partitions(pipeline: Pip
             "FROM usage_events WHERE day = DATE '2024-05-02'"
         )
     result = late_usage_sensor(context)
-    assert isinstance(result, dg.SensorResult) and result.cursor == "1"
+    assert isinstance(result, dg.SensorResult) and result.cursor == '{"0":1}'
     assert sorted(r.partition_key for r in result.run_requests or []) == [
         "2024-05-01",
         "2024-05-02",
