@@ -383,3 +383,29 @@ def test_blobs_under_a_disabled_or_deleted_key_do_not_decrypt(code: str) -> None
         stub.add_client_error("decrypt", service_error_code=code, http_status_code=400)
         with pytest.raises(DecryptionError, match=f"cannot decrypt as tenant {tenant}: .*{code}"):
             TenantCipher(AwsKmsKeyProvider(kms, lambda t: "alias/x")).decrypt(tenant, blob)
+
+
+def test_a_purge_interrupted_after_its_warehouse_delete_leaves_no_file_holding_the_rows(
+    db: Database, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows' delete commits, then the process dies before the files are rewritten: the
+    run that finishes the step finds nothing left to delete, and must still rewrite them."""
+    import tenancy.purge
+
+    targets = world["targets"]
+    acme = world["tenants"]["acme"]
+    apply_transition(db, acme.id, Transition.DELETE, reason="closing", now=T0)
+    purged = apply_transition(db, acme.id, Transition.PURGE, force=True, now=T0)
+    real = tenancy.purge.erase_deleted
+
+    def killed(*args: Any) -> int:
+        raise KeyboardInterrupt("killed after the delete committed")
+
+    monkeypatch.setattr(tenancy.purge, "erase_deleted", killed)
+    with pytest.raises(KeyboardInterrupt):
+        finish_purge(db, purged.tenant, targets)
+    assert purge_steps(db, acme.id)["warehouse"]["finished_at"] is None
+    monkeypatch.setattr(tenancy.purge, "erase_deleted", real)
+    done = finish_purge(db, purged.tenant, targets)
+    assert done["warehouse"]["finished_at"] is not None
+    assert lake_places_holding(world["warehouse"], acme.id) == [], "nor beneath the snapshots"
