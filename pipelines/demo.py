@@ -39,7 +39,7 @@ from tenancy.settings import Settings
 from tenancy.tenant import Tenant
 from tenancy.usage.events import UsageEvent, agent_execution, api_call, storage_delta
 from tenancy.usage.recorder import UsageRecorder
-from tenancy.usage_warehouse import WarehouseLocation, open_warehouse, resolve
+from tenancy.usage_warehouse import LOCAL_LAKE, WarehouseLocation, open_warehouse, resolve
 
 # Wide enough for the report even when piped (rich assumes 80 columns without a terminal).
 console = Console(width=max(shutil.get_terminal_size((120, 24)).columns, 110))
@@ -56,16 +56,17 @@ PROFILE = {
 }
 
 
-def _clear_warehouse(where: WarehouseLocation) -> None:
-    """Start the warehouse empty: the embedded lake's directory, or the one DuckDB file. A
-    lake elsewhere (a catalog that TENANCY_WAREHOUSE_CATALOG names) is not the demo's to wipe."""
+def _clear_warehouse(where: WarehouseLocation, run_dir: Path) -> None:
+    """Start the warehouse empty: the embedded lake's directory under `run_dir`, or the one
+    DuckDB file. A lake elsewhere (a catalog that TENANCY_WAREHOUSE_CATALOG names) is not the
+    demo's to wipe, even when it is laid out like the embedded one."""
     if where.file is not None:
         for path in (where.file, where.file.with_name(where.file.name + ".wal")):
             path.unlink(missing_ok=True)
         return
     assert where.lake is not None
     catalog = Path(where.lake.catalog)
-    if where.lake.on_postgres or where.lake.data != str(catalog.parent / "data"):
+    if where != WarehouseLocation.local_lake(run_dir / LOCAL_LAKE):
         raise ConfigurationError(
             f"the demo starts from an empty warehouse but the warehouse is "
             f"{where.describe()}; unset TENANCY_WAREHOUSE_CATALOG and TENANCY_WAREHOUSE_DATA "
@@ -81,7 +82,7 @@ def _reset(
         urls = stack.fresh_database(DEFAULT_DATABASE)
     client = redis.Redis.from_url(stack.redis.url)
     client.flushall()  # the local throwaway Redis: usage stream, limiter and quota state
-    _clear_warehouse(where)
+    _clear_warehouse(where, run_dir)
     stop_local_stripe(run_dir)  # the local Stripe emulator starts empty with the registry
     shutil.rmtree(run_dir / "objects", ignore_errors=True)
     home = run_dir / "dagster"

@@ -41,7 +41,10 @@ class CircuitBreaker:
     def __init__(self, cooldown: float = 1.0) -> None:
         self.cooldown = cooldown
         self._open_until: dict[str, float] = {}
-        self._probing: set[str] = set()
+        #: node -> when its probe's turn ends: a probe that never reports (it raised an error
+        #: that is neither success nor "unreachable", e.g. a Redis OOM or READONLY reply, or
+        #: its thread died) gives way to the next one after a cooldown, never blocks forever.
+        self._probing: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def before(self, node: str = "") -> None:
@@ -53,23 +56,24 @@ class CircuitBreaker:
             until = self._open_until.get(node)
             if until is None:
                 return
-            if time.monotonic() < until or node in self._probing:
+            now = time.monotonic()
+            if now < until or now < self._probing.get(node, now):
                 where = f" ({node})" if node else ""
                 raise CircuitOpenError(
                     f"Redis{where} unreachable; retrying after {self.cooldown:g}s"
                 )
-            self._probing.add(node)
+            self._probing[node] = now + self.cooldown
 
     def succeeded(self, node: str = "") -> None:
         if self._open_until:
             with self._lock:
                 self._open_until.pop(node, None)
-                self._probing.discard(node)
+                self._probing.pop(node, None)
 
     def failed(self, node: str = "") -> None:
         with self._lock:
             self._open_until[node] = time.monotonic() + self.cooldown
-            self._probing.discard(node)
+            self._probing.pop(node, None)
 
     @property
     def open(self) -> bool:

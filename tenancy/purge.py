@@ -57,6 +57,8 @@ WAREHOUSE_TABLES = (
     "storage_snapshots",
     "tenant_quota_status",
 )
+#: Usage entries the ingest set aside, the event's fields kept as JSON text (no tenant column).
+QUARANTINE = "usage_quarantine"
 BATCH = 1000
 
 
@@ -156,8 +158,17 @@ def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
                     f'DELETE FROM "{table}" WHERE tenant_id = CAST(? AS UUID)', [str(tenant.id)]
                 ).fetchone()
                 removed[table] = int(row[0]) if row else 0
+        if QUARANTINE in present:
+            row = conn.execute(
+                f"DELETE FROM {QUARANTINE} WHERE contains(lower(fields), ?) "
+                "OR contains(lower(reason), ?)",
+                [str(tenant.id), str(tenant.id)],
+            ).fetchone()
+            removed[QUARANTINE] = int(row[0]) if row else 0
         conn.execute("COMMIT")
-        files = erase_deleted(conn, targets.warehouse, [t for t, n in removed.items() if n])
+        # Every table, not only those this run deleted from: a run that died after the delete
+        # committed leaves nothing to delete for the next, but the rows still in the files.
+        files = erase_deleted(conn, targets.warehouse, list(removed))
     return {"rows": removed, "kept": ["monthly_tenant_usage"], "files_removed": files}
 
 

@@ -195,6 +195,25 @@ def test_the_breaker_closes_when_redis_answers_again(redis_client: redis.Redis) 
     assert decision.allowed and not decision.degraded and not breaker.open
 
 
+def test_a_probe_answered_with_a_redis_error_does_not_hold_the_breaker_open(
+    redis_client: redis.Redis,
+) -> None:
+    """The probe after the cooldown meets a Redis that answers, but with an error the guard
+    does not classify (OOM here; READONLY, NOPERM alike): it neither closes nor re-opens the
+    breaker. Once Redis is healthy, the next probe must still go out."""
+    breaker = CircuitBreaker(cooldown=0)
+    breaker.failed()
+    limiter = RateLimiter(redis_client, breaker=breaker)
+    redis_client.config_set("maxmemory", "1")
+    try:
+        with pytest.raises(redis.exceptions.ResponseError, match="maxmemory"):
+            limiter.check(TENANT, "/v1/x", RatePolicy(60, 1))
+    finally:
+        redis_client.config_set("maxmemory", "0")
+    decision = limiter.check(TENANT, "/v1/x", RatePolicy(60, 1))
+    assert decision.allowed and not decision.degraded and not breaker.open
+
+
 def test_a_pipeline_block_refuses_in_the_same_round_trip_and_counts_nothing(
     redis_client: redis.Redis,
 ) -> None:

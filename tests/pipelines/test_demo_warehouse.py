@@ -27,7 +27,7 @@ def test_reset_empties_the_embedded_lake(tmp_path: Path) -> None:
     with open_warehouse(where) as conn:
         conn.execute("CREATE TABLE usage_events AS SELECT range AS n FROM range(100)")
     assert where.exists() and any((tmp_path / "warehouse" / "data").rglob("*"))
-    demo._clear_warehouse(where)
+    demo._clear_warehouse(where, tmp_path)
     assert not where.exists() and not (tmp_path / "warehouse").exists()
     with open_warehouse(where) as conn:  # the next run starts on an empty lake
         assert conn.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
@@ -41,7 +41,7 @@ def test_reset_empties_one_file_and_leaves_a_configured_lake_alone(tmp_path: Pat
     )
     with open_warehouse(single) as conn:
         conn.execute("CREATE TABLE t (x INT)")
-    demo._clear_warehouse(single)
+    demo._clear_warehouse(single, tmp_path)
     assert not single.exists()
     elsewhere = resolve(
         Settings.from_env(
@@ -55,7 +55,7 @@ def test_reset_empties_one_file_and_leaves_a_configured_lake_alone(tmp_path: Pat
     with open_warehouse(elsewhere) as conn:
         conn.execute("CREATE TABLE t (x INT)")
     with pytest.raises(ConfigurationError, match="unset TENANCY_WAREHOUSE_CATALOG"):
-        demo._clear_warehouse(elsewhere)
+        demo._clear_warehouse(elsewhere, tmp_path)
     assert elsewhere.exists()
 
 
@@ -92,3 +92,26 @@ def test_report_reads_quota_status_from_the_lake(pipeline: Pipeline, db: object)
     out = captured.get()
     assert "1,214/1,000" in out, out
     assert "blocked acme-free: 1,214 of 1,000 API calls" in " ".join(out.split()), out
+
+
+def test_reset_leaves_a_configured_lake_laid_out_like_the_embedded_one_alone(
+    tmp_path: Path,
+) -> None:
+    """A lake that TENANCY_WAREHOUSE_CATALOG names, whose data sits beside its catalog in
+    `data/`, is still not the demo's: neither it nor its directory's other files go."""
+    home = tmp_path / "srv"
+    settings = Settings.from_env(
+        {
+            "TENANCY_PROFILE": "local",
+            "TENANCY_RUN_DIR": str(tmp_path / "run"),
+            "TENANCY_WAREHOUSE_CATALOG": str(home / "catalog.ducklake"),
+            "TENANCY_WAREHOUSE_DATA": str(home / "data"),
+        }
+    )
+    configured = resolve(settings)
+    with open_warehouse(configured) as conn:
+        conn.execute("CREATE TABLE t (x INT)")
+    (home / "keep.txt").write_text("not the demo's")
+    with pytest.raises(ConfigurationError, match="unset TENANCY_WAREHOUSE_CATALOG"):
+        demo._clear_warehouse(configured, settings.run_dir)
+    assert configured.exists() and (home / "keep.txt").exists()
