@@ -192,8 +192,9 @@ def erase_deleted(
     deletes is rewritten without them, every snapshot before now is expired, and the files no
     current snapshot uses are deleted at once. This ends time travel to before the purge for
     every tenant, and a reader still on an older snapshot may find its files gone; a purge is
-    rare and must leave nothing behind. A single DuckDB file has no snapshots to expire:
-    nothing to do (DuckDB reuses the freed blocks)."""
+    rare and must leave nothing behind. A single DuckDB file has no snapshots, and nothing
+    here rewrites it: a deleted row whose row group still holds other rows can stay in the
+    file's bytes until DuckDB rewrites that block (README: "Deletes on a lake")."""
     if where.lake is None:
         return 0
     # Small inserts live in the catalog ("inlined"), deleted rows included until flushed.
