@@ -117,14 +117,31 @@ class ClusterNodeServer:
         self.pid_file.unlink(missing_ok=True)
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s. Waits on the process, not its pid file: a node
+        may drop the file while its shutdown is still saving, or refuse to exit when the save
+        fails, and would then outlive its removed directory."""
         pid = self.pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while self.pid() is not None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if self.pid() is not None:
-                self.kill()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.02)
+        self.pid_file.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user took the pid: ours is gone
+        return False
+    return True
 
 
 class RedisClusterServer:

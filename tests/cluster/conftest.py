@@ -3,6 +3,7 @@ starts from an empty keyspace and no tenant ACL users."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +13,18 @@ from redis.cluster import RedisCluster
 from tenancy.devstack.redis_cluster import RedisClusterServer
 
 
+def own_dir(run_dir: Path, prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=run_dir))
+    path.chmod(0o755)  # as run_dir: readable by the servers whatever user they run as
+    return path
+
+
 @pytest.fixture(scope="session")
 def redis_cluster(run_dir: Path) -> Iterator[RedisClusterServer]:
-    cluster = RedisClusterServer(run_dir / "redis-cluster")
+    # A directory of its own: a module that imports this fixture gets a second session
+    # instance, and two clusters sharing a directory would delete each other's pid files,
+    # so the second could never be stopped.
+    cluster = RedisClusterServer(own_dir(run_dir, "redis-cluster-"))
     try:
         cluster.start()
         yield cluster
@@ -40,7 +50,10 @@ def replicated_cluster(run_dir: Path) -> Iterator[RedisClusterServer]:
     is promoted within a few seconds) and an aclfile per node; started only by the modules
     that ask for it."""
     cluster = RedisClusterServer(
-        run_dir / "redis-replicated", replicas=1, node_timeout_ms=1000, aclfile=True
+        own_dir(run_dir, "redis-replicated-"),
+        replicas=1,
+        node_timeout_ms=1000,
+        aclfile=True,
     )
     try:
         cluster.start()
