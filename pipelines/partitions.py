@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from tenancy import usage_warehouse
+from tenancy.lakehouse import takes_concurrent_writers
 from tenancy.usage.shards import shard_count
 
 PARTITIONS_START = "2024-01-01"
@@ -29,7 +30,7 @@ def warehouse_pool(environ: Mapping[str, str]) -> str | None:
     run in no pool, side by side up to the run queue's limit. Read when the code location
     loads, like the shard count."""
     catalog = environ.get(usage_warehouse.CATALOG, "")
-    return None if catalog.startswith("postgres:") else "duckdb_warehouse"
+    return None if takes_concurrent_writers(catalog) else "duckdb_warehouse"
 
 
 WAREHOUSE_POOL = warehouse_pool(os.environ)

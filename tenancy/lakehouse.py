@@ -100,6 +100,12 @@ class S3Access:
     use_ssl: bool = True
 
 
+def takes_concurrent_writers(catalog: str) -> bool:
+    """Whether a lake with this catalog takes several writing processes at once: a
+    PostgreSQL catalog does; a DuckDB catalog file is held by one process at a time."""
+    return catalog.startswith("postgres:")
+
+
 @dataclass(frozen=True)
 class LakeLocation:
     """Where the lake lives: the catalog and the data files' root."""
@@ -118,7 +124,7 @@ class LakeLocation:
 
     @property
     def on_postgres(self) -> bool:
-        return self.catalog.startswith("postgres:")
+        return takes_concurrent_writers(self.catalog)
 
     def attach_target(self) -> str:
         return f"ducklake:{self.catalog}"

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import boto3
 import psycopg
 import pytest
 import redis
@@ -26,6 +25,7 @@ from tenancy.settings import Settings
 from tenancy.transitions import apply_transition
 from tenancy.usage_warehouse import WarehouseLocation, open_warehouse, resolve
 from tests.db.factories import make_tenant
+from tests.warehouses import moto_bucket
 
 NOW = datetime(2030, 6, 1, tzinfo=UTC)
 
@@ -33,14 +33,7 @@ NOW = datetime(2030, 6, 1, tzinfo=UTC)
 @pytest.fixture
 def lake(postgres: PostgresServer, moto_endpoint: str) -> Iterator[WarehouseLocation]:
     name = f"lake_{uuid.uuid4().hex[:10]}"
-    bucket = f"lake-{uuid.uuid4().hex[:10]}"
-    boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
+    bucket = moto_bucket(moto_endpoint)
     with psycopg.connect(postgres.superuser_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield resolve(

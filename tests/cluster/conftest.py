@@ -7,9 +7,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from redis.cluster import RedisCluster
 
+from pipelines.resources import UsageWarehouse
 from tenancy.devstack.redis_cluster import RedisClusterServer
 
 
@@ -60,3 +62,12 @@ def replicated_cluster(run_dir: Path) -> Iterator[RedisClusterServer]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A single-file warehouse for the drains of a cluster test."""
+    with UsageWarehouse(
+        database=str(tmp_path / "usage.duckdb"), memory_limit="1GB"
+    ).connection() as c:
+        yield c

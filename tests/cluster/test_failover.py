@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import duckdb
-import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 from infra.redis_acl import RedisAclUserProvider
 from pipelines.lib.ingest import IngestWindow
 from pipelines.lib.shard_drain import ShardDrain
-from pipelines.resources import UsageWarehouse
 from tenancy import redis_acl
 from tenancy.circuit import UNREACHABLE, CircuitBreaker, guard_client
 from tenancy.devstack.redis_cluster import ClusterNodeServer, RedisClusterServer
@@ -40,14 +36,6 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 WINDOW = IngestWindow(NOW - timedelta(days=1), NOW + timedelta(days=1))
 POLICY = RatePolicy(requests_per_minute=600, burst=100)
 TIMEOUTS = {"connect_timeout": 1.0, "timeout": 2.0}
-
-
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    with UsageWarehouse(
-        database=str(tmp_path / "usage.duckdb"), memory_limit="1GB"
-    ).connection() as c:
-        yield c
 
 
 def events(tenants: list[uuid.UUID], per_tenant: int) -> list[UsageEvent]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -15,7 +13,6 @@ from redis.cluster import RedisCluster
 
 from pipelines.lib.ingest import IngestWindow
 from pipelines.lib.shard_drain import ShardDrain
-from pipelines.resources import UsageWarehouse
 from tenancy.devstack.redis_cluster import RedisClusterServer
 from tenancy.usage.events import api_call
 from tenancy.usage.recorder import UsageRecorder
@@ -24,14 +21,6 @@ from tenancy.usage.stream import UsageConsumer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 WINDOW = IngestWindow(NOW - timedelta(days=1), NOW + timedelta(days=1))
-
-
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    with UsageWarehouse(
-        database=str(tmp_path / "usage.duckdb"), memory_limit="1GB"
-    ).connection() as c:
-        yield c
 
 
 def record(recorder: UsageRecorder, tenants: list[uuid.UUID], per_tenant: int) -> Counter[str]:

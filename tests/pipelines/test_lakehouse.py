@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-import boto3
 import dagster as dg
 import duckdb
 import psycopg
@@ -26,6 +25,7 @@ from tenancy import lakehouse
 from tenancy.devstack.postgres import PostgresServer
 from tenancy.errors import ConfigurationError
 from tests.pipelines.lakehouse_worker import DAYS, FIRST_DAY, generate_events, ingest, rollup
+from tests.warehouses import moto_bucket
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNT = 6_000
@@ -46,14 +46,7 @@ def catalog(postgres: PostgresServer) -> Iterator[str]:
 
 @pytest.fixture
 def s3_data(moto_endpoint: str) -> tuple[str, lakehouse.S3Access]:
-    bucket = f"lake-{uuid.uuid4().hex[:10]}"
-    boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
+    bucket = moto_bucket(moto_endpoint)
     access = lakehouse.S3Access(
         region="us-east-1",
         key_id="testing",
