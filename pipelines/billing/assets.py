@@ -1,7 +1,6 @@
 """The invoice ledger of a month, and its invoices pushed to Stripe, reconciled and finalized."""
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -17,7 +16,7 @@ from tenancy.billing import ledger
 from tenancy.billing.build import build_month
 from tenancy.billing.lines import DayUsage
 from tenancy.billing.periods import previous_month
-from tenancy.billing.push import InvoicePusher, PushResult
+from tenancy.billing.push import InvoicePusher
 from tenancy.db.session import Database
 from tenancy.plans import default_catalog
 
@@ -122,14 +121,21 @@ def stripe_invoices(
     workers = max(1, stripe.concurrency)
     with Database(urls.app, urls.platform, max_size=workers + 1) as db:
         pending = [i.id for i in ledger.list_invoices(db, month) if i.status in ("draft", "pushed")]
-        pusher = InvoicePusher(db, gateway)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results: list[PushResult] = list(pool.map(pusher.push, pending))
+        results, failures = InvoicePusher(db, gateway).push_all(pending, workers)
         invoices = ledger.list_invoices(db, month)
         every_invoice = ledger.list_invoices(db)
     pipeline_metrics.write(
         outputs.beside(pipeline_metrics.BILLING_FILE), pipeline_metrics.billing(every_invoice)
     )
+    if failures:
+        # Every other invoice went through; the run fails so its retry or its alert happens,
+        # and a rerun resumes the failed ones from what Stripe and the ledger already hold.
+        shown = [str(f) for f in failures[:20]]
+        raise dg.Failure(
+            description=f"{len(failures)} of {len(pending)} invoices for {month:%Y-%m} stopped "
+            f"on a billing error (the others were pushed): " + "; ".join(shown),
+            metadata={"failed": len(failures), "errors": shown},
+        )
     held = [d for r in results for d in r.differences]
     recorded = [i for i in invoices if i.status not in ("draft", "pushed")]
     missing_id = [str(i.id) for i in recorded if not i.stripe_invoice_id]

@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -60,6 +61,17 @@ class PushResult:
     differences: list[str] = field(default_factory=list)
 
 
+@dataclass
+class PushFailure:
+    """An invoice whose push stopped on a billing error; a rerun resumes it."""
+
+    invoice_id: uuid.UUID
+    error: BillingError
+
+    def __str__(self) -> str:
+        return f"invoice {self.invoice_id}: {self.error}"
+
+
 def _ts(day: date) -> int:
     return int(datetime.combine(day, time(), UTC).timestamp())
 
@@ -94,6 +106,26 @@ class InvoicePusher:
                 fresh = False
         raise BillingError(
             f"invoice {invoice_id}: Stripe replayed errors {MAX_RESTARTS} times in a row"
+        )
+
+    def push_all(
+        self, invoice_ids: Sequence[uuid.UUID], workers: int
+    ) -> tuple[list[PushResult], list[PushFailure]]:
+        """Push every invoice, `workers` at a time. A billing error (Stripe refusing or
+        unavailable) stops only its own invoice: the others go on, and the failures come back
+        beside the results. Anything else (the registry gone) stops the whole run."""
+
+        def one(invoice_id: uuid.UUID) -> PushResult | PushFailure:
+            try:
+                return self.push(invoice_id)
+            except BillingError as exc:
+                return PushFailure(invoice_id, exc)
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            outcomes = list(pool.map(one, invoice_ids))
+        return (
+            [o for o in outcomes if isinstance(o, PushResult)],
+            [o for o in outcomes if isinstance(o, PushFailure)],
         )
 
     def _push(self, invoice: Invoice, fresh: bool) -> PushResult:

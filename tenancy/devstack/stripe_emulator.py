@@ -16,6 +16,8 @@ project depends on it:
   the same key with other parameters is a 400 `idempotency_error`; a key still executing is a
   409; keys expire after 24 h on the emulator's clock (`advance()` moves it). The global rate
   limiter answers before that layer: its 429 is never stored.
+- A request whose body is cut short (its client died while sending) is dropped unexecuted,
+  its key not stored, as any HTTP server drops it.
 - Faults, by probability per kind or queued for the next matching request: `lock_timeout` (a
   stored 429 without executing), `error_after_commit` (executes, stores and returns a 500),
   `drop_after_commit` (executes, stores, closes the connection unanswered) and `slow`
@@ -269,7 +271,14 @@ class _Handler(BaseHTTPRequestHandler):
         em = self.emulator
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length).decode() if length else ""
+        sent = self.rfile.read(length) if length else b""
+        if len(sent) < length:
+            # The client went away in the middle of its body (a killed process sends the
+            # headers and the body in separate writes). An HTTP server never hands a short body
+            # to the application, so Stripe neither executes it nor stores its key.
+            self.close_connection = True
+            return None
+        raw = sent.decode()
         query = raw if method == "POST" else split.query
         em.requests += 1
         if not (self.headers.get("Authorization") or "").startswith("Bearer sk_"):

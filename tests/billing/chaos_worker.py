@@ -4,7 +4,8 @@ a chosen step boundary: `python -m tests.billing.chaos_worker '<json config>'`.
 Config: app/platform URLs, the emulator URL, the month, `kill_step` ("*" for any, or one
 step name, or null) and `kill_after` (how many such boundaries to pass first), `kills_file`
 (the step is appended there before the kill, so the test knows where each run died).
-Exit status: 0 when every invoice of the month is finalized, 2 when one is held.
+Exit status: 0 when every invoice of the month is finalized, 1 when one stopped on a billing
+error (each is printed on stderr), 2 when one is held.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import signal
 import sys
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -57,8 +57,11 @@ def main() -> int:
     with Database(cfg["app"], cfg["platform"], max_size=6) as db:
         pusher = InvoicePusher(db, StripeGateway(settings), hook)
         pending = [i.id for i in ledger.list_invoices(db, month) if i.status in ("draft", "pushed")]
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(pusher.push, pending))
+        results, failures = pusher.push_all(pending, workers=4)
+    for failure in failures:
+        print(failure, file=sys.stderr)
+    if failures:
+        return 1
     return 2 if any(r.status == "held" for r in results) else 0
 
 

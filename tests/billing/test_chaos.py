@@ -28,7 +28,8 @@ MONTH = date(2025, 3, 1)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(config: dict[str, object]) -> int:
+def run(config: dict[str, object]) -> tuple[int, str]:
+    """One worker run: its exit status and the tail of what it printed on stderr."""
     proc = subprocess.run(
         [sys.executable, "-m", "tests.billing.chaos_worker", json.dumps(config)],
         cwd=ROOT,
@@ -38,7 +39,7 @@ def run(config: dict[str, object]) -> int:
         check=False,
     )
     assert proc.returncode in (0, 1, -9), proc.stderr[-3000:]
-    return proc.returncode
+    return proc.returncode, proc.stderr[-3000:]
 
 
 def test_chaos_converges_to_exactly_one_finalized_invoice_each(
@@ -60,12 +61,14 @@ def test_chaos_converges_to_exactly_one_finalized_invoice_each(
     # First a kill at every kind of boundary, then kills anywhere, then runs until done.
     plan = [(step, rng.randint(0, 3)) for step in STEPS]
     plan += [("*", rng.randint(20, 200)) for _ in range(6)]
-    codes = [run({**base, "kill_step": step, "kill_after": after}) for step, after in plan]
+    codes = [run({**base, "kill_step": step, "kill_after": after})[0] for step, after in plan]
+    stderr = ""
     for _ in range(20):
-        codes.append(run({**base, "kill_step": None, "kill_after": 0}))
-        if codes[-1] == 0:
+        code, stderr = run({**base, "kill_step": None, "kill_after": 0})
+        codes.append(code)
+        if code == 0:
             break
-    assert codes[-1] == 0, f"exit codes of the runs: {codes}"
+    assert codes[-1] == 0, f"exit codes of the runs: {codes}; the last run said:\n{stderr}"
 
     killed = Counter(kills.read_text().split())
     assert set(killed) == set(STEPS), f"killed at {dict(killed)}"

@@ -172,3 +172,18 @@ def test_rate_limited_requests_are_retried_and_not_stored(
     assert InvoicePusher(db, gateway).push(invoice_id).status == "finalized"
     assert emulator.rate_limited > 0
     assert_exactly_once(emulator, db, invoice_id)
+
+
+def test_an_invoice_stripe_refuses_stops_only_itself(
+    db: Database, emulator: StripeEmulator, gateway: StripeGateway
+) -> None:
+    refused = draft_invoice(db, "gone", MARCH, [4900])
+    others = [draft_invoice(db, f"ok-{n}", MARCH, [4900, 120]) for n in range(3)]
+    # The registry points at a customer Stripe does not have: a 404 no retry can fix.
+    ledger.set_customer(db, ledger.get_invoice(db, refused).tenant_id, "cus_deleted")
+    results, failures = InvoicePusher(db, gateway).push_all([refused, *others], workers=2)
+    assert [f.invoice_id for f in failures] == [refused]
+    assert "create invoice" in str(failures[0]) and "cus_deleted" in str(failures[0])
+    assert sorted(r.invoice_id for r in results) == sorted(others)
+    assert {ledger.get_invoice(db, i).status for i in others} == {"finalized"}
+    assert ledger.get_invoice(db, refused).status == "pushed"  # a rerun resumes it

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+from urllib.parse import urlsplit
+
 import pytest
 import stripe
 
@@ -38,6 +41,29 @@ def test_a_stored_error_is_replayed_with_the_replay_header(emulator: StripeEmula
     assert "Idempotent-Replayed" not in (first.value.headers or {})
     assert (second.value.headers or {}).get("Idempotent-Replayed") == "true"
     assert len(emulator.customers) == 1  # it did execute, once
+
+
+def test_a_body_cut_short_by_a_dying_client_is_neither_executed_nor_stored(
+    emulator: StripeEmulator,
+) -> None:
+    # A killed process can leave the headers sent and the body not: the key must stay free,
+    # or the full request retried with it meets "same parameters" forever.
+    body = b"email=a%40example.com"
+    split = urlsplit(emulator.url)
+    with socket.create_connection((split.hostname, split.port)) as sock:
+        sock.sendall(
+            b"POST /v1/customers HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Bearer sk_test_emulator\r\nIdempotency-Key: k1\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        sock.shutdown(socket.SHUT_WR)  # dies before the body
+        assert sock.recv(1024) == b""  # no answer: the server dropped it
+    assert emulator.customers == {} and "k1" not in emulator.keys
+    created = client(emulator).v1.customers.create(
+        {"email": "a@example.com"}, {"idempotency_key": "k1"}
+    )
+    assert created.email == "a@example.com" and len(emulator.customers) == 1
 
 
 def test_keys_expire_after_24_hours_on_the_emulator_clock(emulator: StripeEmulator) -> None:

@@ -128,6 +128,30 @@ def test_a_mismatch_fails_the_check_and_holds_the_invoice(
     assert 'billing_invoices{status="pushed"}' in metrics
 
 
+def test_an_invoice_stripe_refuses_fails_the_run_after_every_other_is_finalized(
+    pipeline: Pipeline, resources: dict[str, object], emulator: StripeEmulator, db: Database
+) -> None:
+    pro, ent = pipeline.tenants["pro"], pipeline.tenants["enterprise"]
+    roll_up(resources, FEB, 29)
+    materialize(resources, ["invoice_ledger"], FEB.isoformat())
+    ledger.ensure_account(db, pro, "billing@pro.example.com", "usd")
+    ledger.set_customer(db, pro, "cus_deleted")
+    result = dg.materialize(
+        [*ASSETS, *BILLING_ASSETS],
+        selection=["stripe_invoices"],
+        partition_key=FEB.isoformat(),
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    refused = ledger.invoice_id_for(pro, FEB)
+    assert "1 of 2 invoices for 2024-02 stopped" in str(failure.step_failure_data.error)
+    assert str(refused) in str(failure.step_failure_data.error)
+    assert ledger.get_invoice(db, ledger.invoice_id_for(ent, FEB)).status == "finalized"
+    assert ledger.get_invoice(db, refused).status == "pushed"
+
+
 def test_schedules_close_a_month_only_after_the_grace_period(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
