@@ -59,6 +59,8 @@ WAREHOUSE_TABLES = (
 )
 #: Usage entries the ingest set aside, the event's fields kept as JSON text (no tenant column).
 QUARANTINE = "usage_quarantine"
+#: Why entries failed on their own, by entry id (the text can quote the event's fields).
+INGEST_ERRORS = "ingest_errors"
 BATCH = 1000
 
 
@@ -158,11 +160,23 @@ def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
                     f'DELETE FROM "{table}" WHERE tenant_id = CAST(? AS UUID)', [str(tenant.id)]
                 ).fetchone()
                 removed[table] = int(row[0]) if row else 0
+        names = "contains(lower(fields), $id) OR contains(lower(reason), $id)"
+        if INGEST_ERRORS in present:
+            # An entry's recorded errors can quote its fields; they go with its quarantined
+            # entry, and any that name the tenant themselves go too.
+            of_quarantined = (
+                f"entry_id IN (SELECT entry_id FROM {QUARANTINE} WHERE {names}) OR "
+                if QUARANTINE in present
+                else ""
+            )
+            row = conn.execute(
+                f"DELETE FROM {INGEST_ERRORS} WHERE {of_quarantined}contains(lower(error), $id)",
+                {"id": str(tenant.id)},
+            ).fetchone()
+            removed[INGEST_ERRORS] = int(row[0]) if row else 0
         if QUARANTINE in present:
             row = conn.execute(
-                f"DELETE FROM {QUARANTINE} WHERE contains(lower(fields), ?) "
-                "OR contains(lower(reason), ?)",
-                [str(tenant.id), str(tenant.id)],
+                f"DELETE FROM {QUARANTINE} WHERE {names}", {"id": str(tenant.id)}
             ).fetchone()
             removed[QUARANTINE] = int(row[0]) if row else 0
         conn.execute("COMMIT")

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 CATALOG = "TENANCY_WAREHOUSE_CATALOG"
 DATA = "TENANCY_WAREHOUSE_DATA"
 PATH = "TENANCY_WAREHOUSE_PATH"
+S3_KEY_ID = "TENANCY_WAREHOUSE_S3_KEY_ID"
+S3_SECRET = "TENANCY_WAREHOUSE_S3_SECRET"  # noqa: S105 - a variable name, not a secret
 #: The embedded lake, under the run directory: `catalog.ducklake` and `data/`.
 LOCAL_LAKE = "warehouse"
 CATALOG_FILE = "catalog.ducklake"
@@ -126,10 +128,22 @@ def _lake(settings: Settings, catalog: str, data: str | None) -> LakeLocation:
     s3 = None
     if data.startswith("s3://"):
         env = settings.extra or {}
+        key_id, secret = env.get(S3_KEY_ID, ""), env.get(S3_SECRET, "")
+        if bool(key_id) != bool(secret):
+            given, missing = (S3_KEY_ID, S3_SECRET) if key_id else (S3_SECRET, S3_KEY_ID)
+            raise ConfigurationError(
+                f"{given} is set but {missing} is not; expected both (the S3 key of {data})"
+            )
+        if not key_id:
+            # httpfs has no credential chain here: without a key it reads and writes
+            # anonymously, and the first write would fail far from this setting.
+            settings.require_local(
+                f"{S3_KEY_ID} (and {S3_SECRET})", f"the S3 key for the lake's data at {data}"
+            )
         s3 = S3Access(
             region=env.get("TENANCY_WAREHOUSE_S3_REGION", "us-east-1"),
-            key_id=env.get("TENANCY_WAREHOUSE_S3_KEY_ID", ""),
-            secret=env.get("TENANCY_WAREHOUSE_S3_SECRET", ""),
+            key_id=key_id,
+            secret=secret,
             endpoint=env.get("TENANCY_WAREHOUSE_S3_ENDPOINT", ""),
             use_ssl=env.get("TENANCY_WAREHOUSE_S3_USE_SSL", "true") != "false",
         )

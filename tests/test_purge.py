@@ -430,12 +430,22 @@ def test_a_purge_erases_the_tenants_quarantined_entries(
                 "INSERT INTO usage_quarantine VALUES (?, ?, 'qty is -1', 1, now(), 'bad', NULL)",
                 [f"{n}-0", fields],
             )
+        conn.execute(
+            "CREATE TABLE ingest_errors (entry_id VARCHAR, error VARCHAR, failed_at TIMESTAMP)"
+        )
+        conn.execute(
+            "INSERT INTO ingest_errors VALUES ('0-0', 'qty: rejected', now()), "
+            "('1-0', 'qty: rejected', now()), (?, ?, now())",
+            ["2-0", f"bad row for tenant {acme.id}"],
+        )
     apply_transition(db, acme.id, Transition.DELETE, reason="closing", now=T0)
     purged = apply_transition(db, acme.id, Transition.PURGE, force=True, now=T0)
     finish_purge(db, purged.tenant, targets)
     with open_warehouse(where, read_only=True) as conn:
         left = [r[0] for r in conn.execute("SELECT fields FROM usage_quarantine").fetchall()]
+        errors = [r[0] for r in conn.execute("SELECT entry_id FROM ingest_errors").fetchall()]
     assert [str(acme.id) in f for f in left] == [False], "globex's entry alone is kept"
+    assert errors == ["1-0"], "the errors of acme's entry and those naming acme are gone"
     if where.lake is not None:
         files = [p for p in Path(where.lake.data).rglob("*.parquet") if "delete" not in p.name]
         holding = [

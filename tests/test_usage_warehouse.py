@@ -61,6 +61,8 @@ def test_catalog_selects_a_lake_and_needs_data_outside_the_local_profile(tmp_pat
             TENANCY_WAREHOUSE_DATA="s3://usage-lake/warehouse/",
             TENANCY_WAREHOUSE_S3_REGION="eu-west-1",
             TENANCY_WAREHOUSE_S3_ENDPOINT="127.0.0.1:9000",
+            TENANCY_WAREHOUSE_S3_KEY_ID="AKIAEXAMPLE",
+            TENANCY_WAREHOUSE_S3_SECRET="example-secret",
         )
     )
     assert where.lake is not None and where.lake.on_postgres
@@ -69,6 +71,23 @@ def test_catalog_selects_a_lake_and_needs_data_outside_the_local_profile(tmp_pat
     assert "password" not in where.describe() and "PostgreSQL" in where.describe()
     local = resolve(settings(tmp_path, TENANCY_WAREHOUSE_CATALOG=catalog, **LOCAL))
     assert local.lake is not None and local.lake.data == str(tmp_path / "warehouse" / "data")
+
+
+def test_s3_data_without_a_whole_key_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    lake = {
+        "TENANCY_WAREHOUSE_CATALOG": "postgres:dbname=lake",
+        "TENANCY_WAREHOUSE_DATA": "s3://usage-lake/warehouse/",
+    }
+    with pytest.raises(ConfigurationError, match=r"TENANCY_WAREHOUSE_S3_KEY_ID .* is not set"):
+        resolve(settings(tmp_path, **lake))
+    for env in ({}, LOCAL):
+        with pytest.raises(ConfigurationError, match="but TENANCY_WAREHOUSE_S3_SECRET is not"):
+            resolve(settings(tmp_path, TENANCY_WAREHOUSE_S3_KEY_ID="AKIAEXAMPLE", **lake, **env))
+        with pytest.raises(ConfigurationError, match="but TENANCY_WAREHOUSE_S3_KEY_ID is not"):
+            resolve(settings(tmp_path, TENANCY_WAREHOUSE_S3_SECRET="example", **lake, **env))
+    anonymous = resolve(settings(tmp_path, **lake, **LOCAL))  # e.g. a local S3 stand-in
+    assert anonymous.lake is not None and anonymous.lake.s3 is not None
+    assert anonymous.lake.s3.key_id == ""
 
 
 def test_catalog_and_path_together_are_refused_naming_both(tmp_path: Path) -> None:
