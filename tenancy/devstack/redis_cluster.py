@@ -101,10 +101,9 @@ class ClusterNodeServer:
     def pid(self) -> int | None:
         try:
             pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, 0)
         except (OSError, ValueError):
             return None
-        return pid
+        return pid if _alive(pid) else None
 
     def kill(self) -> None:
         """SIGKILL: no shutdown save, only what the append-only file already holds."""
@@ -141,7 +140,13 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # a process of another user took the pid: ours is gone
         return False
-    return True
+    # A daemonized node that exited is a zombie until init reaps it (some inits poll for
+    # that every few seconds); it answers signals but is gone.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc to ask: the signal's answer stands
+    return state not in ("Z", "X")
 
 
 class RedisClusterServer:
