@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
+from tenancy.circuit import guard_client
 from tenancy.errors import InvalidInputError
 from tenancy.quota_gate import QuotaBlock, QuotaGate, QuotaStateStore
 
@@ -56,7 +57,7 @@ def test_bad_state_is_refused(redis_client: redis.Redis) -> None:
 
 
 def test_gate_when_redis_is_down() -> None:
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    dead = guard_client("redis://127.0.0.1:1/0")  # the request path's client: no retries
     assert QuotaGate(dead).check(TENANT, now=NOW).allowed
     closed = QuotaGate(dead, fail_open=False).check(TENANT, now=NOW)
     assert not closed.allowed and closed.reason == "quota state unavailable"

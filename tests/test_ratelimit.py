@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tenancy.circuit import CircuitBreaker
+from tenancy.circuit import CircuitBreaker, guard_client
 from tenancy.devstack.redis import RedisServer
 from tenancy.errors import InvalidInputError
 from tenancy.metrics import TenancyMetrics
@@ -174,7 +174,7 @@ def test_script_cache_flush_and_redis_restart(tmp_path: Path) -> None:
 
 
 def test_fail_closed_when_configured() -> None:
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    dead = guard_client("redis://127.0.0.1:1/0")  # the request path's client: no retries
     metrics = TenancyMetrics()
     closed = RateLimiter(dead, fail_open=False, metrics=metrics).check(TENANT, "/v1/x", POLICY)
     assert not closed.allowed and closed.degraded
