@@ -13,7 +13,7 @@ from tenancy.errors import ConfigurationError
 from tenancy.lakehouse import LakeLocation
 from tenancy.settings import Settings
 from tenancy.usage_warehouse import WarehouseLocation, open_warehouse, resolve, table_names
-from tests.pipelines.test_schedules_sensors import _hold_lock
+from tests.lock_holder import hold_lock
 from tests.warehouses import KINDS, warehouse_at
 
 LOCAL = {"TENANCY_PROFILE": "local"}
@@ -140,7 +140,7 @@ def test_a_held_lake_catalog_is_waited_for_not_failed(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE t (x INT)")
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(where.lake.catalog, ready, release))
+    holder = ctx.Process(target=hold_lock, args=(where.lake.catalog, ready, release))
     holder.start()
     try:
         assert ready.wait(30)

@@ -46,6 +46,10 @@ def format_cursor(seen: dict[int, int]) -> str:
     return json.dumps({str(p): n for p, n in sorted(seen.items())}, separators=(",", ":"))
 
 
+#: How long a tick waits for a writer's lock on the warehouse before skipping to the next tick.
+LOCK_WAIT_SECONDS = 5.0
+
+
 @dg.sensor(
     jobs=[daily_rollup_job, quota_enforcement_job],
     minimum_interval_seconds=300,
@@ -61,7 +65,8 @@ def late_usage_sensor(
     first_tick = context.cursor is None
     seen = parse_cursor(context.cursor)
     try:
-        with warehouse_db.model_copy(update={"lock_wait_seconds": 5.0}).connection() as conn:
+        wait = {"lock_wait_seconds": LOCK_WAIT_SECONDS}
+        with warehouse_db.model_copy(update=wait).connection() as conn:
             touched, newest = ingest_batches.days_touched(conn, seen)
     except duckdb.IOException as exc:
         return dg.SkipReason(f"warehouse busy ({exc}); trying again next tick")

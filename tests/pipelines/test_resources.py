@@ -5,8 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import boto3
 import duckdb
@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.resources import UsageWarehouse
 from pipelines.usage.resources import StorageMeasurer
-from tests.pipelines.test_schedules_sensors import _hold_lock
+from tests.lock_holder import hold_lock, release_after
 
 A = uuid.UUID("0b7e4c1a-5f0e-4d5e-9a53-6f1c2d3e4a01")
 B = uuid.UUID("1c8f5d2b-6a1f-4e6f-8b64-7a2d3e4f5b02")
@@ -25,7 +25,7 @@ def test_second_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path) -> 
     duckdb.connect(str(path)).close()
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(str(path), ready, release))
+    holder = ctx.Process(target=hold_lock, args=(str(path), ready, release))
     holder.start()
     assert ready.wait(30)
     try:
@@ -33,7 +33,7 @@ def test_second_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path) -> 
             raise AssertionError("DuckDB should refuse a second writer process")
     except duckdb.IOException:
         pass
-    threading_release = ctx.Process(target=_release_after, args=(release, 1.5))
+    threading_release = ctx.Process(target=release_after, args=(release, 1.5))
     threading_release.start()
     started = time.monotonic()
     with UsageWarehouse(database=str(path), lock_wait_seconds=30).connection() as conn:
@@ -42,11 +42,6 @@ def test_second_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path) -> 
     holder.join(30)
     threading_release.join(30)
     assert waited >= 1.0, "it waited for the other writer"
-
-
-def _release_after(event: Any, seconds: float) -> None:
-    time.sleep(seconds)
-    event.set()
 
 
 def test_local_storage_measurer(tmp_path: Path) -> None:
@@ -71,8 +66,15 @@ def test_s3_storage_measurer(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
     )
     bucket = f"tenant-data-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    for i in range(1005):  # more than one page of 1,000
-        s3.put_object(Bucket=bucket, Key=f"tenants/{A}/uploads/{i}", Body=b"z" * 3)
+    with ThreadPoolExecutor(max_workers=8) as pool:  # more than one page of 1,000
+        list(
+            pool.map(
+                lambda i: s3.put_object(
+                    Bucket=bucket, Key=f"tenants/{A}/uploads/{i}", Body=b"z" * 3
+                ),
+                range(1005),
+            )
+        )
     s3.put_object(Bucket=bucket, Key=f"tenants/{B}/documents/x", Body=b"q" * 50)
     s3.put_object(Bucket=bucket, Key="platform/backup", Body=b"p" * 999)
     measurer = StorageMeasurer(kind="s3", bucket=bucket, endpoint_url=moto_endpoint)

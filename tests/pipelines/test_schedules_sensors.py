@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import dagster as dg
-import duckdb
 import pytest
 from croniter import croniter
 
 from pipelines.definitions import defs
 from pipelines.quotas.schedules import monthly_rollup_schedule, quota_enforcement_schedule
+from pipelines.usage import sensors
 from pipelines.usage.schedules import daily_rollup_schedule, ingest_schedule
 from pipelines.usage.sensors import late_partitions, late_usage_sensor
 from tenancy.usage.events import api_call
 from tenancy.usage_warehouse import open_warehouse
+from tests.lock_holder import hold_lock
 from tests.pipelines.conftest import Pipeline
 from tests.warehouses import KINDS
 
@@ -136,16 +137,19 @@ def test_sensor_cursor(pipeline: Pipeline) -> None:
 
 
 @pytest.mark.parametrize("warehouse_kind", KINDS)
-def test_sensor_skips_while_the_warehouse_is_locked(pipeline: Pipeline, tmp_path: object) -> None:
+def test_sensor_skips_while_the_warehouse_is_locked(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import multiprocessing
 
+    monkeypatch.setattr(sensors, "LOCK_WAIT_SECONDS", 0.5)
     pipeline.materialize(["usage_events"])
     ready, release = (
         multiprocessing.get_context("spawn").Event(),
         multiprocessing.get_context("spawn").Event(),
     )
     holder = multiprocessing.get_context("spawn").Process(
-        target=_hold_lock, args=(str(pipeline.lock_file), ready, release)
+        target=hold_lock, args=(str(pipeline.lock_file), ready, release)
     )
     holder.start()
     try:
@@ -158,13 +162,6 @@ def test_sensor_skips_while_the_warehouse_is_locked(pipeline: Pipeline, tmp_path
     finally:
         release.set()
         holder.join(30)
-
-
-def _hold_lock(path: str, ready: object, release: object) -> None:
-    conn = duckdb.connect(path)
-    ready.set()  # type: ignore[attr-defined]
-    release.wait(60)  # type: ignore[attr-defined]
-    conn.close()
 
 
 def test_late_partitions_never_name_a_day_without_a_partition() -> None:
