@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -63,8 +64,12 @@ def pools_when_loaded(**variables: str) -> dict[str, list[str]]:
 
 
 def test_the_code_location_picks_the_pool_from_the_warehouse_it_is_given() -> None:
-    on_file = pools_when_loaded()
-    on_lake = pools_when_loaded(TENANCY_WAREHOUSE_CATALOG="postgres:host=lake-db dbname=lake")
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two code locations load side by side
+        file_load = pool.submit(pools_when_loaded)
+        lake_load = pool.submit(
+            pools_when_loaded, TENANCY_WAREHOUSE_CATALOG="postgres:host=lake-db dbname=lake"
+        )
+        on_file, on_lake = file_load.result(), lake_load.result()
     assert {a for a, p in on_file.items() if p == ["duckdb_warehouse"]} == WRITERS
     assert all(on_lake[a] == [] for a in WRITERS), on_lake
     assert on_file["stripe_invoices"] == on_lake["stripe_invoices"] == ["stripe_billing"]
