@@ -54,10 +54,10 @@ def main() -> int:
         backoff_max_seconds=0.2,
     )
     month = date.fromisoformat(cfg["month"])
-    with Database(cfg["app"], cfg["platform"], max_size=6) as db:
+    with Database(cfg["app"], cfg["platform"], max_size=10) as db:
         pusher = InvoicePusher(db, StripeGateway(settings), hook)
         pending = [i.id for i in ledger.list_invoices(db, month) if i.status in ("draft", "pushed")]
-        results, failures = pusher.push_all(pending, workers=4)
+        results, failures = pusher.push_all(pending, workers=8)
     for failure in failures:
         print(failure, file=sys.stderr)
     if failures:

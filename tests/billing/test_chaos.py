@@ -49,7 +49,7 @@ def test_chaos_converges_to_exactly_one_finalized_invoice_each(
     for n in range(TENANTS):
         cents = [4900] + [rng.randint(-500, 5000) for _ in range(rng.randint(0, 4))]
         draft_invoice(db, f"chaos-{n:03d}", MONTH, [c for c in cents if c] or [4900])
-    emulator.set_faults({kind: 0.10 for kind in FAULT_KINDS}, slow_seconds=0.5)
+    emulator.set_faults({kind: 0.10 for kind in FAULT_KINDS}, slow_seconds=0.4)
     kills = tmp_path / "kills"
     base = {
         "app": registry.app,
