@@ -96,6 +96,10 @@ def write(
     return retry_conflicts(attempt)
 
 
+#: The first pause after a lost commit, in seconds (jittered up to 2.5x, doubling to 40x).
+CONFLICT_PAUSE_SECONDS = 0.02
+
+
 def retry_conflicts(step: Callable[[], T], attempts: int = 12) -> T:
     """Run `step` (which must commit all or nothing) again while it loses with `WriteConflict`,
     with a growing, jittered pause so two losers do not collide again in step."""
@@ -105,5 +109,6 @@ def retry_conflicts(step: Callable[[], T], attempts: int = 12) -> T:
         except WriteConflict:
             if attempt == attempts:
                 raise
-            time.sleep(random.uniform(0.02, 0.05) * min(2**attempt, 40))  # noqa: S311 (jitter)
+            pause = CONFLICT_PAUSE_SECONDS * random.uniform(1.0, 2.5)  # noqa: S311 (jitter)
+            time.sleep(pause * min(2**attempt, 40))
     raise AssertionError("unreachable")

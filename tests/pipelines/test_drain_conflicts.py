@@ -34,6 +34,7 @@ def test_a_lasting_write_conflict_fails_the_run_and_blames_no_entry(
         raise writes.WriteConflict("Transaction conflict: another writer committed first")
 
     monkeypatch.setattr(event_store, "insert_events", conflicting)
+    monkeypatch.setattr(writes, "CONFLICT_PAUSE_SECONDS", 0.0005)  # the retries, quickly
     consumer = UsageConsumer(redis_client, "conflicts")
     drain = Drain(conn, consumer, lambda: {TENANT}, WINDOW, log=lambda _: None, read_batch=4)
     with pytest.raises(writes.WriteConflict):
