@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from typer.testing import CliRunner
 
 from tenancy import redis_acl
@@ -272,6 +274,7 @@ def tenant_login(server: RedisServer, tenant_id: uuid.UUID) -> redis.Redis:
         port=server.port,
         username=redis_acl.username(tenant_id),
         password="tenant-secret",
+        retry=Retry(NoBackoff(), 0),  # a killed or refused login shows at once, not after backoff
     )
 
 

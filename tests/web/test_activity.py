@@ -12,6 +12,7 @@ import redis
 from starlette.testclient import TestClient
 
 from tenancy.activity import ActivityTracker
+from tenancy.circuit import guard_client
 from tenancy.db.bootstrap import RegistryUrls
 from tenancy.db.session import Database
 from tenancy.devstack.ports import free_port
@@ -87,7 +88,7 @@ def test_without_redis_the_process_still_writes_once_per_interval(
     db: Database, writes: psycopg.Connection
 ) -> None:
     acme = make_tenant(db, "acme")
-    unreachable = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    unreachable = guard_client(f"redis://127.0.0.1:{free_port()}/0")  # the request path's
     tracker = ActivityTracker(db, unreachable)
     assert [tracker.touch(acme.tenant.id, acme.owner_id) for _ in range(5)] == [
         True,
