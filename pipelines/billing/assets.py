@@ -127,16 +127,25 @@ def stripe_invoices(
     pipeline_metrics.write(
         outputs.beside(pipeline_metrics.BILLING_FILE), pipeline_metrics.billing(every_invoice)
     )
+    held = [d for r in results for d in r.differences]
     if failures:
-        # Every other invoice went through; the run fails so its retry or its alert happens,
-        # and a rerun resumes the failed ones from what Stripe and the ledger already hold.
+        # The run fails (Dagster shows it failed; a rerun resumes these from what Stripe and
+        # the ledger hold), and says what became of the others, holds included, since the
+        # checks below are not reported for a failed step.
         shown = [str(f) for f in failures[:20]]
         raise dg.Failure(
             description=f"{len(failures)} of {len(pending)} invoices for {month:%Y-%m} stopped "
-            f"on a billing error (the others were pushed): " + "; ".join(shown),
-            metadata={"failed": len(failures), "errors": shown},
+            f"on a billing error ({len(results)} pushed: "
+            f"{sum(r.status == 'held' for r in results)} held by reconciliation): "
+            + "; ".join(shown),
+            metadata={
+                "failed": len(failures),
+                "not_attempted": sum(not f.attempted for f in failures),
+                "errors": shown,
+                "held_differences": held[:100],
+                "stripe_requests": gateway.requests,
+            },
         )
-    held = [d for r in results for d in r.differences]
     recorded = [i for i in invoices if i.status not in ("draft", "pushed")]
     missing_id = [str(i.id) for i in recorded if not i.stripe_invoice_id]
     return dg.MaterializeResult(

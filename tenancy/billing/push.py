@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from tenancy.billing import ledger
-from tenancy.billing.errors import BillingError
+from tenancy.billing.errors import BillingError, StripeTerminalError, StripeUnavailableError
 from tenancy.billing.gateway import ReplayedError, StripeGateway, metadata_of
 from tenancy.billing.ledger import Invoice, LedgerLine
 from tenancy.billing.reconcile import compare
@@ -63,12 +63,16 @@ class PushResult:
 
 @dataclass
 class PushFailure:
-    """An invoice whose push stopped on a billing error; a rerun resumes it."""
+    """An invoice whose push stopped on a billing error, or was not started because Stripe had
+    become unavailable (`attempted` False); a rerun resumes it."""
 
     invoice_id: uuid.UUID
     error: BillingError
+    attempted: bool = True
 
     def __str__(self) -> str:
+        if not self.attempted:
+            return f"invoice {self.invoice_id}: not attempted ({self.error})"
         return f"invoice {self.invoice_id}: {self.error}"
 
 
@@ -97,27 +101,42 @@ class InvoicePusher:
             try:
                 return self._push(ledger.get_invoice(self.db, invoice_id), fresh)
             except ReplayedError as replayed:
-                table, key = (
-                    ("accounts", invoice.tenant_id)
-                    if replayed.operation == "create customer"
-                    else ("invoices", invoice_id)
-                )
-                ledger.bump_attempt(self.db, table, key)
+                self._bump_attempt(invoice, replayed.operation)
                 fresh = False
+            except StripeTerminalError as refused:
+                # Stripe may keep the refusal under this key for 24 h: once the cause is fixed
+                # (a customer, a parameter), the rerun must not meet it again. A refused
+                # request created nothing, and the rerun reads before it creates.
+                self._bump_attempt(invoice, refused.operation)
+                raise
         raise BillingError(
             f"invoice {invoice_id}: Stripe replayed errors {MAX_RESTARTS} times in a row"
         )
 
+    def _bump_attempt(self, invoice: Invoice, operation: str) -> None:
+        if operation == "create customer":
+            ledger.bump_attempt(self.db, "accounts", invoice.tenant_id)
+        else:
+            ledger.bump_attempt(self.db, "invoices", invoice.id)
+
     def push_all(
         self, invoice_ids: Sequence[uuid.UUID], workers: int
     ) -> tuple[list[PushResult], list[PushFailure]]:
-        """Push every invoice, `workers` at a time. A billing error (Stripe refusing or
-        unavailable) stops only its own invoice: the others go on, and the failures come back
-        beside the results. Anything else (the registry gone) stops the whole run."""
+        """Push every invoice, `workers` at a time. Stripe refusing one invoice stops only
+        that invoice: the others go on, and the failures come back beside the results. Stripe
+        unavailable past the retry budget stops the run from starting more (each would spend
+        the whole budget again): those come back as not attempted. Anything else (the registry
+        gone) stops the whole run."""
+        unavailable: list[StripeUnavailableError] = []
 
         def one(invoice_id: uuid.UUID) -> PushResult | PushFailure:
+            if unavailable:
+                return PushFailure(invoice_id, unavailable[0], attempted=False)
             try:
                 return self.push(invoice_id)
+            except StripeUnavailableError as exc:
+                unavailable.append(exc)
+                return PushFailure(invoice_id, exc)
             except BillingError as exc:
                 return PushFailure(invoice_id, exc)
 

@@ -12,7 +12,7 @@ from tenancy.billing.gateway import StripeGateway
 from tenancy.billing.push import InvoicePusher
 from tenancy.db.session import Database
 from tenancy.devstack.stripe_emulator import StripeEmulator
-from tests.billing.conftest import draft_invoice
+from tests.billing.conftest import draft_invoice, fast_settings
 
 MARCH = date(2025, 3, 1)
 
@@ -186,4 +186,39 @@ def test_an_invoice_stripe_refuses_stops_only_itself(
     assert "create invoice" in str(failures[0]) and "cus_deleted" in str(failures[0])
     assert sorted(r.invoice_id for r in results) == sorted(others)
     assert {ledger.get_invoice(db, i).status for i in others} == {"finalized"}
-    assert ledger.get_invoice(db, refused).status == "pushed"  # a rerun resumes it
+    assert ledger.get_invoice(db, refused).status == "pushed"
+    # Once the cause is fixed, a rerun gets through: Stripe kept the refusal under the old
+    # key, and the push moved on to a new one.
+    with db.platform() as conn:
+        conn.execute(
+            "UPDATE billing.accounts SET stripe_customer_id = NULL WHERE tenant_id = %s",
+            (ledger.get_invoice(db, refused).tenant_id,),
+        )
+    assert InvoicePusher(db, gateway).push(refused).status == "finalized"
+    assert len(ours(emulator, refused)) == 1
+
+
+def test_stripe_unavailable_stops_the_run_from_starting_more_invoices(
+    db: Database, emulator: StripeEmulator
+) -> None:
+    invoices = [draft_invoice(db, f"t-{n}", MARCH, [4900]) for n in range(12)]
+    gateway = StripeGateway(fast_settings(emulator.url, max_tries=3))
+    emulator.close()  # Stripe unreachable: every request fails after its retries
+    results, failures = InvoicePusher(db, gateway).push_all(invoices, workers=2)
+    assert results == [] and sorted(f.invoice_id for f in failures) == sorted(invoices)
+    attempted = [f for f in failures if f.attempted]
+    assert 1 <= len(attempted) <= 2, "only those already under way spend the retry budget"
+    assert gateway.requests <= 2 * 3
+    assert all("not attempted" in str(f) for f in failures if not f.attempted)
+
+
+def test_an_error_outside_billing_stops_the_whole_run(
+    db: Database, emulator: StripeEmulator, gateway: StripeGateway
+) -> None:
+    invoices = [draft_invoice(db, f"t-{n}", MARCH, [4900]) for n in range(3)]
+
+    def registry_gone(step: str, invoice_id: uuid.UUID) -> None:
+        raise RuntimeError("the registry went away")
+
+    with pytest.raises(RuntimeError, match="registry went away"):
+        InvoicePusher(db, gateway, registry_gone).push_all(invoices, workers=1)

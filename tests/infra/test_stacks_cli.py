@@ -61,7 +61,7 @@ def test_guardrail_violation_names_tenant_resource_policy_and_remedy(monkeypatch
 
 
 def test_parallel_rendering_matches_sequential() -> None:
-    from infra.render_many import render_many
+    from infra.render_many import PARALLEL_THRESHOLD, render_many
     from tests.infra.stack_args import stack_args
 
     tenants = [
@@ -70,8 +70,9 @@ def test_parallel_rendering_matches_sequential() -> None:
             slug=f"par-{i:03d}",
             tenantId=f"00000000-0000-4000-8000-{i:012d}",
         )
-        for i in range(18)  # 18 one-tenant chunks shared by 2 workers
+        for i in range(42)  # over PARALLEL_THRESHOLD: two-tenant chunks in 2 worker processes
     ]
+    assert len(tenants) > PARALLEL_THRESHOLD, "or workers=2 renders in this process too"
     sequential = render_many(tenants, workers=1, keep_resources=False)
     parallel = render_many(tenants, workers=2, keep_resources=False)
     assert [(r.stack, r.resource_count, r.violations) for r in parallel] == [
