@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 import psycopg
 import redis
 from psycopg import sql
@@ -153,6 +154,14 @@ def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
     removed: dict[str, int] = {}
     with open_warehouse(targets.warehouse) as conn:
         present = table_names(conn)
+        # Rows from before the stream was recorded match a quarantined entry by id alone.
+        same_stream = (
+            " AND q.stream IS NOT DISTINCT FROM e.stream"
+            if {QUARANTINE, INGEST_ERRORS} <= present
+            and _has_column(conn, QUARANTINE, "stream")
+            and _has_column(conn, INGEST_ERRORS, "stream")
+            else ""
+        )
         conn.execute("BEGIN")
         for table in WAREHOUSE_TABLES:
             if table in present:
@@ -163,14 +172,17 @@ def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
         names = "contains(lower(fields), $id) OR contains(lower(reason), $id)"
         if INGEST_ERRORS in present:
             # An entry's recorded errors can quote its fields; they go with its quarantined
-            # entry, and any that name the tenant themselves go too.
+            # entry (of the same stream: entry ids are per stream, and two shards' streams
+            # hand out the same ids), and any that name the tenant themselves go too.
             of_quarantined = (
-                f"entry_id IN (SELECT entry_id FROM {QUARANTINE} WHERE {names}) OR "
+                f"EXISTS (SELECT 1 FROM {QUARANTINE} q WHERE q.entry_id = e.entry_id"
+                f"{same_stream} AND (contains(lower(q.fields), $id) OR "
+                "contains(lower(q.reason), $id))) OR "
                 if QUARANTINE in present
                 else ""
             )
             row = conn.execute(
-                f"DELETE FROM {INGEST_ERRORS} WHERE {of_quarantined}contains(lower(error), $id)",
+                f"DELETE FROM {INGEST_ERRORS} e WHERE {of_quarantined}contains(lower(e.error), $id)",
                 {"id": str(tenant.id)},
             ).fetchone()
             removed[INGEST_ERRORS] = int(row[0]) if row else 0
@@ -184,6 +196,14 @@ def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
         # committed leaves nothing to delete for the next, but the rows still in the files.
         files = erase_deleted(conn, targets.warehouse, list(removed))
     return {"rows": removed, "kept": ["monthly_tenant_usage"], "files_removed": files}
+
+
+def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    try:
+        conn.execute(f'SELECT "{column}" FROM "{table}" LIMIT 0')
+    except duckdb.BinderException:
+        return False
+    return True
 
 
 def _kms(targets: PurgeTargets, tenant: Tenant, step: str) -> dict[str, Any]:

@@ -116,7 +116,9 @@ class Drain:
             return
         entries = self.consumer.take([p.entry_id for p in stuck])
         deliveries = {p.entry_id: p.deliveries for p in stuck}
-        errors = event_store.last_errors(self.conn, [e.entry_id for e in entries])
+        errors = event_store.last_errors(
+            self.conn, [e.entry_id for e in entries], self.consumer.stream
+        )
         rows = [
             quarantine_row(
                 e,
@@ -129,7 +131,7 @@ class Drain:
         with writes.transaction(self.conn):
             writes.fence(self.conn, shard_layout.partition_fence(self.partition))
             batch_id = ingest_batches.next_batch_id(self.conn, self.partition)
-            added = event_store.insert_quarantine(self.conn, rows, batch_id)
+            added = event_store.insert_quarantine(self.conn, rows, batch_id, self.consumer.stream)
             self._record_batch(batch_id, len(entries), 0, 0, len(rows))
         self.consumer.ack([e.entry_id for e in entries])
         self.stats.over_delivered += len(entries)
@@ -154,7 +156,7 @@ class Drain:
                 raise DrainAbortedError(len(self.stats.failed), exc) from exc
             self.log(f"entry {entry.entry_id} failed on its own and stays pending: {exc!r}")
             with writes.transaction(self.conn):
-                event_store.record_error(self.conn, entry.entry_id, repr(exc))
+                event_store.record_error(self.conn, entry.entry_id, repr(exc), self.consumer.stream)
 
     def _store(self, entries: list[StreamEntry]) -> None:
         batch = split_entries(entries, self._known, self.window)
@@ -170,7 +172,7 @@ class Drain:
                 self.conn, batch.events, batch_id, claim_days=self.window.days()
             )
             rows = batch.quarantine + self._conflict_rows(entries, result.conflicts)
-            added = event_store.insert_quarantine(self.conn, rows, batch_id)
+            added = event_store.insert_quarantine(self.conn, rows, batch_id, self.consumer.stream)
             self._record_batch(
                 batch_id, len(entries), result.inserted, result.duplicates, len(rows)
             )

@@ -123,9 +123,10 @@ def _count(conn: duckdb.DuckDBPyConnection, query: str) -> int:
 
 
 def insert_quarantine(
-    conn: duckdb.DuckDBPyConnection, rows: list[QuarantineRow], batch_id: int
+    conn: duckdb.DuckDBPyConnection, rows: list[QuarantineRow], batch_id: int, stream: str
 ) -> int:
-    """Keep rejected entries with their reason (once per stream entry); returns how many were new."""
+    """Keep rejected entries of `stream` with their reason (once per stream entry); returns how
+    many were new. An entry of another stream with the same id is another entry."""
     if not rows:
         return 0
     table = pa.table(
@@ -142,34 +143,43 @@ def insert_quarantine(
         row = conn.execute(
             """
             INSERT INTO usage_quarantine BY NAME
-            SELECT entry_id, fields, reason, ? AS batch_id, now()::TIMESTAMP AS quarantined_at,
-                   code, raw_base64
-            FROM (SELECT DISTINCT ON (entry_id) * FROM bad)
-            WHERE entry_id NOT IN (SELECT entry_id FROM usage_quarantine)
+            SELECT entry_id, fields, reason, $batch AS batch_id,
+                   now()::TIMESTAMP AS quarantined_at, code, raw_base64, $stream AS stream
+            FROM (SELECT DISTINCT ON (entry_id) * FROM bad) b
+            WHERE NOT EXISTS (
+                -- A row from before `stream` existed (NULL) is taken to be this entry.
+                SELECT 1 FROM usage_quarantine q
+                WHERE q.entry_id = b.entry_id AND coalesce(q.stream, $stream) = $stream
+            )
         """,
-            [batch_id],
+            {"batch": batch_id, "stream": stream},
         ).fetchall()
     finally:
         conn.unregister("bad")
     return int(row[0][0])
 
 
-def record_error(conn: duckdb.DuckDBPyConnection, entry_id: str, error: str) -> None:
-    """Remember why an entry failed on its own (in a transaction of its own)."""
+def record_error(conn: duckdb.DuckDBPyConnection, entry_id: str, error: str, stream: str) -> None:
+    """Remember why an entry of `stream` failed on its own (in a transaction of its own)."""
     conn.execute(
-        "INSERT INTO ingest_errors VALUES (?, ?, now()::TIMESTAMP)", [entry_id, error[:2000]]
+        "INSERT INTO ingest_errors (entry_id, error, failed_at, stream) "
+        "VALUES (?, ?, now()::TIMESTAMP, ?)",
+        [entry_id, error[:2000], stream],
     )
 
 
-def last_errors(conn: duckdb.DuckDBPyConnection, entry_ids: list[str]) -> dict[str, str]:
-    """The newest recorded error of each of these entries that has one."""
+def last_errors(
+    conn: duckdb.DuckDBPyConnection, entry_ids: list[str], stream: str
+) -> dict[str, str]:
+    """The newest recorded error of each of these entries of `stream` that has one."""
     if not entry_ids:
         return {}
     rows = conn.execute(
         """
         SELECT entry_id, arg_max(error, failed_at) FROM ingest_errors
-        WHERE entry_id IN (SELECT unnest(?)) GROUP BY entry_id
+        WHERE entry_id IN (SELECT unnest($ids)) AND coalesce(stream, $stream) = $stream
+        GROUP BY entry_id
         """,
-        [entry_ids],
+        {"ids": entry_ids, "stream": stream},
     ).fetchall()
     return {str(a): str(b) for a, b in rows}

@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS usage_events (
     entry_id VARCHAR NOT NULL,
     batch_id BIGINT NOT NULL
 );
+-- `stream` is the stream key the entry came from: entry ids are per stream, and two shards'
+-- streams hand out the same id in the same millisecond (NULL in rows from before the column).
 CREATE TABLE IF NOT EXISTS usage_quarantine (
     entry_id VARCHAR NOT NULL,
     fields VARCHAR NOT NULL,
@@ -43,7 +45,8 @@ CREATE TABLE IF NOT EXISTS usage_quarantine (
     batch_id BIGINT NOT NULL,
     quarantined_at TIMESTAMP NOT NULL,
     code VARCHAR,
-    raw_base64 VARCHAR
+    raw_base64 VARCHAR,
+    stream VARCHAR
 );
 -- One claim per (tenant, event id), taken in the transaction that stores the event: the key
 -- that makes an event count once whatever its timestamp. `digest` tells an identical retry
@@ -64,7 +67,8 @@ CREATE TABLE IF NOT EXISTS usage_event_claims (
 CREATE TABLE IF NOT EXISTS ingest_errors (
     entry_id VARCHAR NOT NULL,
     error VARCHAR NOT NULL,
-    failed_at TIMESTAMP NOT NULL
+    failed_at TIMESTAMP NOT NULL,
+    stream VARCHAR
 );
 -- `batch_id` is `partition << 40 | n`: each usage_events partition numbers its own batches
 -- 1, 2, ... (`pipelines.lib.ingest_batches`), so concurrent partitions never take the same id
@@ -127,6 +131,8 @@ CREATE TABLE IF NOT EXISTS tenant_quota_status (
 SCHEMA_UPGRADES = """
 ALTER TABLE usage_quarantine ADD COLUMN IF NOT EXISTS code VARCHAR;
 ALTER TABLE usage_quarantine ADD COLUMN IF NOT EXISTS raw_base64 VARCHAR;
+ALTER TABLE usage_quarantine ADD COLUMN IF NOT EXISTS stream VARCHAR;
+ALTER TABLE ingest_errors ADD COLUMN IF NOT EXISTS stream VARCHAR;
 """
 
 #: Event metric -> the daily/monthly flow metric it adds to.
