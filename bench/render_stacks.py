@@ -17,7 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import parse_args, result
-from infra.args import TenantStackArgs, parse_stack_config
+from infra.args import TenantStackArgs
+from infra.args_parsing import parse_stack_config
 from infra.render_many import default_workers, render_many
 from tenancy.plans import load_catalog
 

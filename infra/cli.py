@@ -94,7 +94,7 @@ def render_stacks(
     workers: int | None,
 ) -> dict[str, Any]:
     """stack -> Rendered, or the config error that stopped it (nothing else is lost)."""
-    from infra.args import parse_stack_config
+    from infra.args_parsing import parse_stack_config
     from infra.render_many import render_many
     from infra.stack_files import load_stack_config, tenant_values
     from tenancy.plans import default_catalog

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.args import NAMESPACE, TenantStackArgs, parse_stack_config
+from infra.args import NAMESPACE, TenantStackArgs
+from infra.args_parsing import parse_stack_config
 from infra.platform_args import PLATFORM_STACK, PlatformArgs, parse_platform_config
 from infra.providers import ClusterAccess
 from tenancy.plans import default_catalog

@@ -1,6 +1,6 @@
 """`PlatformArgs`: the validated inputs of the `platform` stack (shared bucket, VPC endpoints).
 
-Pure Python like `infra.args`, so bad config is caught and tested without an engine.
+Pure Python like `infra.args_parsing`, so bad config is caught and tested without an engine.
 """
 
 from __future__ import annotations

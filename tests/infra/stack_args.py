@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from infra.args import TenantStackArgs, parse_stack_config
+from infra.args import TenantStackArgs
+from infra.args_parsing import parse_stack_config
 from tenancy.plans import load_catalog
 
 TENANT_IDS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.args import parse_stack_config
+from infra.args_parsing import parse_stack_config
 from infra.errors import StackConfigError
 from tenancy.plans import load_catalog
 from tests.infra.stack_args import config_values, stack_args

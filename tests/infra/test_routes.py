@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from infra.args import parse_stack_config
+from infra.args_parsing import parse_stack_config
 from infra.cluster_issuer import IssuerConfig, cluster_issuer_manifests
 from infra.domain_overlap import shared_hosts
 from infra.errors import StackConfigError
