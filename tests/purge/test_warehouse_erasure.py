@@ -54,20 +54,25 @@ def test_a_purge_erases_the_tenants_quarantined_entries(
     with open_warehouse(where) as conn:
         conn.execute(
             "CREATE TABLE usage_quarantine (entry_id VARCHAR, fields VARCHAR, reason VARCHAR, "
-            "batch_id BIGINT, quarantined_at TIMESTAMP, code VARCHAR, raw_base64 VARCHAR)"
+            "batch_id BIGINT, quarantined_at TIMESTAMP, code VARCHAR, raw_base64 VARCHAR, "
+            "stream VARCHAR)"
         )
         for n, tenant in enumerate((acme, globex)):
             fields = json.dumps({"tenant": str(tenant.id), "endpoint": "/secret", "qty": "-1"})
             conn.execute(
-                "INSERT INTO usage_quarantine VALUES (?, ?, 'qty is -1', 1, now(), 'bad', NULL)",
+                "INSERT INTO usage_quarantine "
+                "VALUES (?, ?, 'qty is -1', 1, now(), 'bad', NULL, 'shard-0')",
                 [f"{n}-0", fields],
             )
         conn.execute(
-            "CREATE TABLE ingest_errors (entry_id VARCHAR, error VARCHAR, failed_at TIMESTAMP)"
+            "CREATE TABLE ingest_errors "
+            "(entry_id VARCHAR, error VARCHAR, failed_at TIMESTAMP, stream VARCHAR)"
         )
         conn.execute(
-            "INSERT INTO ingest_errors VALUES ('0-0', 'qty: rejected', now()), "
-            "('1-0', 'qty: rejected', now()), (?, ?, now())",
+            "INSERT INTO ingest_errors VALUES ('0-0', 'qty: rejected', now(), 'shard-0'), "
+            "('1-0', 'qty: rejected', now(), 'shard-0'), (?, ?, now(), 'shard-0'), "
+            # Another shard's stream handed out acme's entry id to one of globex's entries.
+            "('0-0', 'globex: rejected', now(), 'shard-1')",
             ["2-0", f"bad row for tenant {acme.id}"],
         )
     apply_transition(db, acme.id, Transition.DELETE, reason="closing", now=T0)
@@ -75,17 +80,19 @@ def test_a_purge_erases_the_tenants_quarantined_entries(
     finish_purge(db, purged.tenant, targets)
     with open_warehouse(where, read_only=True) as conn:
         left = [r[0] for r in conn.execute("SELECT fields FROM usage_quarantine").fetchall()]
-        errors = [r[0] for r in conn.execute("SELECT entry_id FROM ingest_errors").fetchall()]
+        errors = conn.execute("SELECT entry_id, stream FROM ingest_errors ORDER BY ALL").fetchall()
     assert [str(acme.id) in f for f in left] == [False], "globex's entry alone is kept"
-    assert errors == ["1-0"], "the errors of acme's entry and those naming acme are gone"
+    assert errors == [("0-0", "shard-1"), ("1-0", "shard-0")], (
+        "the errors of acme's entry and those naming acme are gone, globex's are not"
+    )
     if where.lake is not None:
         files = [p for p in Path(where.lake.data).rglob("*.parquet") if "delete" not in p.name]
         holding = [
             p.name
             for p in files
-            if p.parent.name == "usage_quarantine"
+            if p.parent.name in ("usage_quarantine", "ingest_errors")
             and duckdb.execute(
-                "SELECT count(*) FROM read_parquet(?) WHERE contains(fields, ?)",
+                "SELECT count(*) FROM read_parquet(?) t WHERE contains(t::VARCHAR, ?)",
                 [str(p), str(acme.id)],
             ).fetchall()[0][0]
         ]
