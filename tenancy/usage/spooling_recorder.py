@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from tenancy.circuit import UNREACHABLE
 from tenancy.metrics import TenancyMetrics
@@ -14,6 +15,9 @@ from tenancy.usage.recorder import UsageRecorder
 from tenancy.usage.spool import ReplayResult, Spool
 
 log = logging.getLogger(__name__)
+
+#: The longest wait between two replay attempts while Redis stays unreachable.
+MAX_BACKOFF_SECONDS = 30.0
 
 
 class SpoolingRecorder:
@@ -24,8 +28,12 @@ class SpoolingRecorder:
 
     `start` runs a daemon thread that, every `replay_seconds`, fsyncs the spool and, while it
     holds events, replays them through `recorder.record_many`; its first round replays at once
-    the segments of processes that died with events in them. A round that finds Redis still
-    unreachable leaves everything for the next one."""
+    the segments of processes that died with events in them. An attempt that finds Redis still
+    unreachable leaves everything for a later one, with a doubling wait up to
+    `MAX_BACKOFF_SECONDS`: on a Redis Cluster with one primary down, each attempt may re-record
+    the first batch's events for the live shards (copies the warehouse claims once), so
+    retrying every second through a long outage would fill their streams with copies. The
+    first `record` that reaches Redis again cuts the wait short."""
 
     def __init__(
         self,
@@ -40,17 +48,22 @@ class SpoolingRecorder:
         self.replay_seconds = replay_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failing = False  # the last replay attempt found Redis unreachable
+        self._answered = threading.Event()  # a `record` reached Redis since then
 
     def record(self, event: UsageEvent) -> str | None:
         """The event's stream entry id, or None when it went to the spool."""
         try:
-            return self.recorder.record(event)
+            entry_id = self.recorder.record(event)
         except UNREACHABLE as exc:
             self.spool.append(event.to_fields())
             if self.metrics is not None:
                 self.metrics.usage_spooled.inc()
             log.debug("Redis unreachable (%r): usage event %s spooled", exc, event.event_id)
             return None
+        if self._failing:
+            self._answered.set()
+        return entry_id
 
     def replay(self) -> ReplayResult | None:
         """Replay the spool now; None when Redis is still unreachable."""
@@ -91,11 +104,25 @@ class SpoolingRecorder:
         self.spool.close()
 
     def _run(self) -> None:
+        backoff, next_attempt = 0.0, 0.0
         while True:
             try:
                 self.spool.sync()
-                if self.spool.pending():
-                    self.replay()
+                if self._answered.is_set():
+                    self._answered.clear()
+                    next_attempt = 0.0
+                if self.spool.pending() and time.monotonic() >= next_attempt:
+                    replayed = False
+                    try:
+                        replayed = self.replay() is not None
+                    finally:  # any failure waits longer, an unexpected one as well
+                        self._failing = not replayed
+                        backoff = (
+                            0.0
+                            if replayed
+                            else min(2 * backoff or self.replay_seconds, MAX_BACKOFF_SECONDS)
+                        )
+                        next_attempt = time.monotonic() + backoff
             except Exception:  # the thread must outlive any one round; the next one retries
                 log.exception("usage spool %s: replay round failed", self.spool.directory)
             if self._stop.wait(self.replay_seconds):
