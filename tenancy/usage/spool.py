@@ -5,15 +5,16 @@ The spool directory holds:
 
 - `usage-<UTC time>-<host>-<pid>-<random>.jsonl`: segments, one JSON object per line, the
   event's stream fields exactly as `UsageEvent.to_fields()` gives them. The event id travels
-  with them, so the warehouse counts a copy replayed twice once. Each process appends to a
-  segment of its own, created as `<name>.opening`, locked, then renamed, so a replay never sees
-  a segment its writer has not locked yet.
+  with them, so an event replayed twice is still counted once by the warehouse. Each process
+  appends to a segment of its own, created as `<name>.opening`, locked, then renamed, so a
+  replay never sees a segment its writer has not locked yet (a crash between the create and
+  the rename leaves an empty `.opening` file, which holds no event and is never read).
 - `quarantine.jsonl`: the lines a replay could not use (a torn last line, left by a crash in
   the middle of a write; text that is not an event), each with the segment, the line number,
   the reason and the text.
 
 Locks are `fcntl.flock` on the segment file (per open file; the kernel releases them when the
-process dies). A writer holds an exclusive lock on its segment for as long as it writes to it.
+process dies), so the directory must be on a local file system, not a network one. A writer holds an exclusive lock on its segment for as long as it writes to it.
 A replay takes a segment only with a non-blocking exclusive lock, so it skips the segments
 live writers hold and the ones another replay is working on; it rotates its own process's
 segment (closes it) first, so that one is taken too. A segment is deleted only after every one
