@@ -25,7 +25,8 @@ Durability: each line is one `write` to the kernel (no buffer in the process), s
 the process loses nothing written. `fsync_seconds` bounds what a crash of the machine loses:
 by default the segment is fsynced at most once a second (on an append, or by the replay
 thread's tick), like Redis's own `appendfsync everysec` for the events it takes; 0 fsyncs every
-line (see `bench/usage_spool.py` for the cost of each).
+line. Measured (`bench/usage_spool.py`): 6-8 µs per append against 0.17-2.4 ms with an fsync
+per line, which would also cap a process at 400-6,000 spooled events a second.
 """
 
 from __future__ import annotations
