@@ -12,6 +12,9 @@ reason}` counts only the refusals an operator follows per tenant (rate limit, qu
 block: 3 reasons), for tenants the registry resolved: at most 10,000 x 3 = 30,000 series, and in
 practice only the tenants that were refused. A refusal before the tenant is known (unknown
 tenant) or that any caller can provoke (unauthenticated, not a member) never gets a tenant label.
+
+The usage spool (`tenancy.usage.spool`): `tenancy_usage_events_spooled_total`,
+`tenancy_usage_events_replayed_total` and `tenancy_usage_spool_quarantined_total`, no labels.
 """
 
 from __future__ import annotations
@@ -73,6 +76,21 @@ class TenancyMetrics:
             "tenant_requests_refused",
             "Requests of a known tenant refused by its rate limit, quota or a pipeline block.",
             ["tenant", "reason"],
+            registry=self.registry,
+        )
+        self.usage_spooled = Counter(
+            "tenancy_usage_events_spooled",
+            "Usage events written to the local spool because Redis was unreachable.",
+            registry=self.registry,
+        )
+        self.usage_replayed = Counter(
+            "tenancy_usage_events_replayed",
+            "Spooled usage events re-recorded into Redis once it answered again.",
+            registry=self.registry,
+        )
+        self.usage_spool_quarantined = Counter(
+            "tenancy_usage_spool_quarantined",
+            "Spool lines that were not events (torn by a crash, unparsable), quarantined.",
             registry=self.registry,
         )
 

@@ -6,7 +6,9 @@
 
 Redis is one server, or with `TENANCY_REDIS_CLUSTER=true` a Redis Cluster reached from the
 node `TENANCY_REDIS_URL` names; usage goes to the tenant's shard of the stream, with the same
-`TENANCY_USAGE_SHARDS` as the pipeline.
+`TENANCY_USAGE_SHARDS` as the pipeline. Usage events Redis cannot take (it is down, a cluster
+primary is being replaced) go to a local spool in `TENANCY_USAGE_SPOOL_DIR` and are replayed
+once Redis answers (`tenancy.usage.spool`).
 
 In front of it, an authentication layer verifies the caller's token and sets `x-user-id` (and
 `x-tenant-id`, or the request arrives on the tenant's host name); the edge strips both
@@ -19,6 +21,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -36,6 +39,8 @@ from tenancy.settings import Settings
 from tenancy.tenant import Tenant
 from tenancy.usage.recorder import UsageRecorder
 from tenancy.usage.shards import shard_count
+from tenancy.usage.spool import SPOOL_VARIABLE, Spool
+from tenancy.usage.spooling_recorder import SpoolingRecorder
 from tenancy.web.admin_routes import router as admin_router
 from tenancy.web.deps import current_tenant, current_user, get_by_id_and_tenant
 from tenancy.web.directory import TenantDirectory
@@ -54,11 +59,15 @@ class ServiceConfig:
     catalog: PlanCatalog | None = None
     usage_shards: int = 1  # TENANCY_USAGE_SHARDS: the same N as the pipeline's
     redis_cluster: bool = False  # TENANCY_REDIS_CLUSTER: redis_url names a node of a cluster
+    #: TENANCY_USAGE_SPOOL_DIR: where usage events wait while Redis is unreachable. None (only
+    #: when built in code; `service_config` always sets it): such an event is lost, an error.
+    usage_spool_dir: Path | None = None
 
 
 def service_config(environ: Mapping[str, str]) -> ServiceConfig:
     """The service's configuration from the environment: the registry and Redis (or, in the
-    local profile, the local stack's), the cluster mode and the usage shard count."""
+    local profile, the local stack's), the cluster mode, the usage shard count and the usage
+    spool directory (local profile default: `<run dir>/usage-spool`)."""
     from tenancy.cli.context import registry_urls
     from tenancy.devstack.stack import LocalStack
 
@@ -66,6 +75,12 @@ def service_config(environ: Mapping[str, str]) -> ServiceConfig:
     cluster = cluster_mode(environ)
     shards = shard_count(environ)
     redis_url = settings.redis()
+    spool_dir = settings.path(
+        SPOOL_VARIABLE,
+        "usage-spool",
+        "a writable directory on durable storage where usage events wait while Redis is "
+        "unreachable",
+    )
     if redis_url is None and cluster:
         raise ConfigurationError(
             f"{CLUSTER_VARIABLE} is set but TENANCY_REDIS_URL is not; expected the URL of a "
@@ -74,7 +89,12 @@ def service_config(environ: Mapping[str, str]) -> ServiceConfig:
     urls = registry_urls(settings)
     redis_url = redis_url or LocalStack(settings.run_dir).up().redis_url
     return ServiceConfig(
-        urls.app, urls.platform, redis_url, usage_shards=shards, redis_cluster=cluster
+        urls.app,
+        urls.platform,
+        redis_url,
+        usage_shards=shards,
+        redis_cluster=cluster,
+        usage_spool_dir=spool_dir,
     )
 
 
@@ -82,14 +102,23 @@ def create_app(config: ServiceConfig) -> FastAPI:
     db = Database(config.app_database_url, config.platform_database_url, max_size=8)
     client = guard_client(config.redis_url, cluster=config.redis_cluster)
     metrics = TenancyMetrics()
+    to_redis = UsageRecorder(client, shards=config.usage_shards)
+    recorder: UsageRecorder | SpoolingRecorder = to_redis
+    if config.usage_spool_dir is not None:
+        recorder = SpoolingRecorder(to_redis, Spool(config.usage_spool_dir), metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if isinstance(recorder, SpoolingRecorder):
+            recorder.start()  # its first round replays what stopped processes left
         yield
+        if isinstance(recorder, SpoolingRecorder):
+            recorder.stop()
         db.close()
 
     app = FastAPI(title="CodexOS example service", lifespan=lifespan)
     app.state.db = db
+    app.state.usage_recorder = recorder
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -116,7 +145,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         limiter=RateLimiter(client, metrics=metrics),
         catalog=config.catalog or default_catalog(),
         resolver=FirstOf([HeaderResolver(), HostResolver(config.platform_domain)]),
-        recorder=UsageRecorder(client, shards=config.usage_shards),
+        recorder=recorder,
         metrics=metrics,
         activity=ActivityTracker(db, client),
     )

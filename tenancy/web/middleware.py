@@ -16,8 +16,8 @@ Per HTTP request, in order:
    naming the limit and when it resets.
 5. The app runs with `scope["state"]["tenant"]` and `["user_id"]` set; admitted responses
    carry the `RateLimit` headers.
-6. After the response, usage is recorded (route template, never the raw path; method; status)
-   and counted in `tenant_api_requests_total`; with an `ActivityTracker`, the member's
+6. After the response, usage is recorded (route template, never the raw path; method; status;
+   with a `SpoolingRecorder`, to a local spool while Redis is unreachable) and counted in `tenant_api_requests_total`; with an `ActivityTracker`, the member's
    `last_active` is kept (at most one write per member per hour). Every decision (admitted,
    or refused with its reason) is counted in `tenancy_requests_total` (see `tenancy.metrics`).
 
@@ -48,6 +48,7 @@ from tenancy.ratelimit import Decision, RateLimiter, RatePolicy
 from tenancy.tenant import Tenant, TenantStatus
 from tenancy.usage.events import api_call
 from tenancy.usage.recorder import UsageRecorder
+from tenancy.usage.spooling_recorder import SpoolingRecorder
 from tenancy.web.directory import TenantDirectory
 from tenancy.web.resolve import TenantResolver, header
 
@@ -89,7 +90,7 @@ class TenancyMiddleware:
         limiter: RateLimiter,
         catalog: PlanCatalog,
         resolver: TenantResolver,
-        recorder: UsageRecorder | None = None,
+        recorder: UsageRecorder | SpoolingRecorder | None = None,
         metrics: TenancyMetrics | None = None,
         user_header: str = "x-user-id",
         require_member: bool = True,

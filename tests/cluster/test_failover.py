@@ -5,7 +5,8 @@ recorder acknowledged once replicated, or after the failover, exactly once.
 The promise, precisely (Redis replicates asynchronously): an event whose XADD was
 acknowledged and had reached the replica before the primary died is counted exactly once; an
 event acknowledged after the failover is counted exactly once; an event whose XADD failed (the
-primary was down) is the caller's to retry; an event acknowledged by the primary but not yet
+primary was down) goes to the request path's usage spool and, replayed after the promotion, is
+counted exactly once too; an event acknowledged by the primary but not yet
 copied to its replica when it died can be lost. Nothing is ever counted twice, even when the
 promoted replica had not seen the drain's XACKs (the warehouse claims each event id once).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import redis
@@ -30,6 +32,8 @@ from tenancy.ratelimit import RateLimiter, RatePolicy
 from tenancy.usage.events import UsageEvent, api_call
 from tenancy.usage.recorder import UsageRecorder
 from tenancy.usage.shards import shard_of, stream_key
+from tenancy.usage.spool import Spool
+from tenancy.usage.spooling_recorder import SpoolingRecorder
 
 SHARDS = 3
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -102,7 +106,7 @@ def wait_promoted(
 
 
 def test_a_primary_fails_over_and_the_drain_counts_exactly(
-    replicated_cluster: RedisClusterServer, warehouse: duckdb.DuckDBPyConnection
+    replicated_cluster: RedisClusterServer, warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     cluster = replicated_cluster
     cluster.wait_ok()
@@ -125,6 +129,7 @@ def test_a_primary_fails_over_and_the_drain_counts_exactly(
     guarded = guard_client(cluster.url, cluster=True, **TIMEOUTS)
     recorder = UsageRecorder(guarded, shards=SHARDS, batch_size=100)
     limiter = RateLimiter(guarded, fail_open=False, breaker=CircuitBreaker(cooldown=0))
+    spooling = SpoolingRecorder(recorder, Spool(tmp_path / "spool"))
 
     replicated = events(tenants, 5)
     recorder.record_many(replicated)
@@ -145,7 +150,7 @@ def test_a_primary_fails_over_and_the_drain_counts_exactly(
     with admin(cluster, heir) as c:
         c.config_set("cluster-replica-no-failover", "yes")
     victim.kill()
-    failed: list[UsageEvent] = []
+    spooled: list[UsageEvent] = []
     during: list[UsageEvent] = []
     refused = 0
     held = True
@@ -154,12 +159,8 @@ def test_a_primary_fails_over_and_the_drain_counts_exactly(
         promoted = False
         with admin(cluster, heir) as c:
             promoted = c.info("replication")["role"] == "master"
-        for event in events(tenants, 1):
-            try:
-                recorder.record(event)
-                during.append(event)
-            except UNREACHABLE:
-                failed.append(event)
+        for event in events(tenants, 1):  # what the middleware does with each request's event
+            (during if spooling.record(event) is not None else spooled).append(event)
         refused += sum(not limiter.check(t, "all", POLICY).allowed for t in tenants)
         if held:  # the down node was met: let the automatic failover go ahead
             with admin(cluster, heir) as c:
@@ -177,6 +178,9 @@ def test_a_primary_fails_over_and_the_drain_counts_exactly(
         recorder.record_many(after[1:])
     except UNREACHABLE:  # the slot map still named the dead node: the caller retries once
         recorder.record_many(after[1:])
+    replay = spooling.replay()  # what its thread does once Redis answers
+    assert replay is not None and replay.replayed == len(spooled)
+    assert not spooling.spool.pending()
     decisions = [limiter.check(t, "all", POLICY) for t in tenants]
     assert all(d.allowed and not d.degraded for d in decisions), "the limiter decides again"
     theirs = RedisCluster(
@@ -194,12 +198,13 @@ def test_a_primary_fails_over_and_the_drain_counts_exactly(
     drain_all(warehouse, client, set(tenants))  # a second run finds nothing new
     seen = counted(warehouse)
     assert all(n == 1 for n in seen.values()), "no event counted twice"
-    sent = {e.event_id for e in [*replicated, *unconfirmed, *during, *failed, *after]}
+    sent = {e.event_id for e in [*replicated, *unconfirmed, *during, *spooled, *after]}
     assert set(seen) <= sent
-    for name, batch in (("replicated", replicated), ("during", during), ("after", after)):
+    batches = {"replicated": replicated, "during": during, "spooled": spooled, "after": after}
+    for name, batch in batches.items():
         missing = [e for e in batch if e.event_id not in seen]
         assert not missing, f"{len(missing)} {name} events lost"
-    assert failed, "the kill was seen by the recorder"
+    assert spooled, "the kill was seen by the recorder, and its events spooled"
     assert refused, "the limiter refused (fail closed) while the node was down"
     victim.start()  # it comes back as a replica of the promoted node
     cluster.wait_ok()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,6 +46,7 @@ def test_the_example_service_runs_on_a_cluster_by_configuration(
     redis_cluster: RedisClusterServer,
     cluster_client: RedisCluster,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     made = [make_tenant(db, f"node-{i}") for i in range(12)]
     nodes = {redis_cluster.node_of(cluster_client, status_key(m.tenant.id)).port for m in made}
@@ -55,6 +57,7 @@ def test_the_example_service_runs_on_a_cluster_by_configuration(
     monkeypatch.setenv("TENANCY_REDIS_URL", redis_cluster.url)
     monkeypatch.setenv("TENANCY_REDIS_CLUSTER", "true")
     monkeypatch.setenv("TENANCY_USAGE_SHARDS", str(SHARDS))
+    monkeypatch.setenv("TENANCY_USAGE_SPOOL_DIR", str(tmp_path / "spool"))
     with TestClient(create_app(service_config(os.environ))) as client:
         for m in made:
             sent = {"x-tenant-id": str(m.tenant.id), "x-user-id": str(m.owner_id)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,6 +60,7 @@ def test_each_tenants_requests_are_recorded_on_its_shard(
     redis_server: RedisServer,
     redis_client: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     made = [make_tenant(db, f"shard-{i}") for i in range(12)]
     by_shard = {shard_of(m.tenant.id, SHARDS) for m in made}
@@ -66,6 +68,7 @@ def test_each_tenants_requests_are_recorded_on_its_shard(
     monkeypatch.setenv("TENANCY_PROFILE", "local")
     monkeypatch.setenv("TENANCY_REDIS_URL", redis_server.url)
     monkeypatch.setenv("TENANCY_USAGE_SHARDS", str(SHARDS))
+    monkeypatch.setenv("TENANCY_USAGE_SPOOL_DIR", str(tmp_path / "spool"))
     app = create_app(service_config(os.environ))
     with TestClient(app) as client:
         for m in made:
@@ -77,3 +80,22 @@ def test_each_tenants_requests_are_recorded_on_its_shard(
         shard: sorted(m.tenant.id for m in made if shard_of(m.tenant.id, SHARDS) == shard)
         for shard in range(SHARDS)
     }
+
+
+def test_the_usage_spool_directory_is_required_outside_the_local_profile(
+    registry: RegistryUrls, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    env = {
+        "TENANCY_PROFILE": "production",
+        "TENANCY_DATABASE_URL": registry.owner,
+        "TENANCY_APP_DATABASE_URL": registry.app,
+        "TENANCY_PLATFORM_DATABASE_URL": registry.platform,
+        "TENANCY_REDIS_URL": redis_server.url,
+    }
+    with pytest.raises(ConfigurationError, match="TENANCY_USAGE_SPOOL_DIR is not set; expected"):
+        service_config(env)
+    spool = tmp_path / "spool"
+    given = service_config({**env, "TENANCY_USAGE_SPOOL_DIR": str(spool)})
+    assert given.usage_spool_dir == spool
+    local = {**env, "TENANCY_PROFILE": "local", "TENANCY_RUN_DIR": str(tmp_path / "run")}
+    assert service_config(local).usage_spool_dir == tmp_path / "run" / "usage-spool"

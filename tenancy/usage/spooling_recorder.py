@@ -1,0 +1,129 @@
+"""`SpoolingRecorder`: the request path's usage recorder, with a local spool for the moments
+Redis cannot take an event (a single server down, a Redis Cluster primary in a failover
+election)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from tenancy.circuit import UNREACHABLE
+from tenancy.metrics import TenancyMetrics
+from tenancy.usage.events import UsageEvent
+from tenancy.usage.recorder import UsageRecorder
+from tenancy.usage.spool import ReplayResult, Spool
+
+log = logging.getLogger(__name__)
+
+#: The longest wait between two replay attempts while Redis stays unreachable.
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class SpoolingRecorder:
+    """`record` tries Redis through `recorder`; when Redis is unreachable (the errors of
+    `tenancy.circuit.UNREACHABLE`) it appends the event to `spool` instead, counts it in
+    `tenancy_usage_events_spooled_total`, and returns None: it never raises for an
+    unreachable Redis. Other errors (a bad command, a full disk under the spool) still raise.
+
+    `start` runs a daemon thread that, every `replay_seconds`, fsyncs the spool and, while it
+    holds events, replays them through `recorder.record_many`; its first round replays at once
+    the segments of processes that died with events in them. An attempt that finds Redis still
+    unreachable leaves everything for a later one, with a doubling wait up to
+    `MAX_BACKOFF_SECONDS`: on a Redis Cluster with one primary down, each attempt may re-record
+    the first batch's events for the live shards (copies the warehouse claims once), so
+    retrying every second through a long outage would fill their streams with copies. The
+    first `record` that reaches Redis again cuts the wait short."""
+
+    def __init__(
+        self,
+        recorder: UsageRecorder,
+        spool: Spool,
+        metrics: TenancyMetrics | None = None,
+        replay_seconds: float = 1.0,
+    ) -> None:
+        self.recorder = recorder
+        self.spool = spool
+        self.metrics = metrics
+        self.replay_seconds = replay_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing = False  # the last replay attempt found Redis unreachable
+        self._answered = threading.Event()  # a `record` reached Redis since then
+
+    def record(self, event: UsageEvent) -> str | None:
+        """The event's stream entry id, or None when it went to the spool."""
+        try:
+            entry_id = self.recorder.record(event)
+        except UNREACHABLE as exc:
+            self.spool.append(event.to_fields())
+            if self.metrics is not None:
+                self.metrics.usage_spooled.inc()
+            log.debug("Redis unreachable (%r): usage event %s spooled", exc, event.event_id)
+            return None
+        if self._failing:
+            self._answered.set()
+        return entry_id
+
+    def replay(self) -> ReplayResult | None:
+        """Replay the spool now; None when Redis is still unreachable."""
+        result = ReplayResult()
+        try:
+            self.spool.replay(self.recorder.record_many, self.recorder.batch_size, result)
+        except UNREACHABLE as exc:
+            log.debug("Redis still unreachable (%r); the spool waits", exc)
+            return None
+        finally:  # what went through before a failure is counted too
+            if self.metrics is not None:
+                self.metrics.usage_replayed.inc(result.replayed)
+                self.metrics.usage_spool_quarantined.inc(result.quarantined)
+        if result.quarantined:
+            log.warning(
+                "usage spool %s: %d lines quarantined to %s",
+                self.spool.directory,
+                result.quarantined,
+                self.spool.directory / "quarantine.jsonl",
+            )
+        return result
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name="usage-spool-replay", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and close this process's segment (its events wait on disk for the
+        next start, of this process or any other on the same spool)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.spool.close()
+
+    def _run(self) -> None:
+        backoff, next_attempt = 0.0, 0.0
+        while True:
+            try:
+                self.spool.sync()
+                if self._answered.is_set():
+                    self._answered.clear()
+                    next_attempt = 0.0
+                if self.spool.pending() and time.monotonic() >= next_attempt:
+                    replayed = False
+                    try:
+                        replayed = self.replay() is not None
+                    finally:  # any failure waits longer, an unexpected one as well
+                        self._failing = not replayed
+                        backoff = (
+                            0.0
+                            if replayed
+                            else min(2 * backoff or self.replay_seconds, MAX_BACKOFF_SECONDS)
+                        )
+                        next_attempt = time.monotonic() + backoff
+            except Exception:  # the thread must outlive any one round; the next one retries
+                log.exception("usage spool %s: replay round failed", self.spool.directory)
+            if self._stop.wait(self.replay_seconds):
+                return
