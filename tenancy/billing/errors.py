@@ -12,10 +12,20 @@ class BillingError(TenancyError):
 class StripeTerminalError(BillingError):
     """Stripe refused a request for a reason a retry cannot fix (a 4xx other than 429)."""
 
-    def __init__(self, operation: str, key: str, status: int | None, message: str) -> None:
+    def __init__(
+        self,
+        operation: str,
+        key: str,
+        status: int | None,
+        message: str,
+        key_reused: bool = False,
+    ) -> None:
         self.operation = operation
         self.key = key
         self.status = status
+        #: Stripe's `idempotency_error`: a request with this key already succeeded with other
+        #: parameters, so something may exist that this request would duplicate.
+        self.key_reused = key_reused
         super().__init__(f"Stripe refused {operation} (idempotency key {key}): {status} {message}")
 
 

@@ -110,7 +110,11 @@ class StripeGateway:
                 )
                 if isinstance(exc, stripe.IdempotencyError) or not transient:
                     raise StripeTerminalError(
-                        operation, key or "-", status, str(exc.user_message or exc)
+                        operation,
+                        key or "-",
+                        status,
+                        str(exc.user_message or exc),
+                        key_reused=isinstance(exc, stripe.IdempotencyError),
                     ) from exc
                 last = f"{status or 'network'} {code or type(exc).__name__}"
                 self._sleep(self._delay(attempt, _header(exc, "retry-after")))

@@ -106,8 +106,12 @@ class InvoicePusher:
             except StripeTerminalError as refused:
                 # Stripe may keep the refusal under this key for 24 h: once the cause is fixed
                 # (a customer, a parameter), the rerun must not meet it again. A refused
-                # request created nothing, and the rerun reads before it creates.
-                self._bump_attempt(invoice, refused.operation)
+                # request created nothing, and the rerun reads before it creates. Not so for a
+                # key reused with other parameters: its first request did succeed (say, a
+                # customer whose billing email changed since), so a new key could make a
+                # second one; that stays refused until someone looks.
+                if not refused.key_reused:
+                    self._bump_attempt(invoice, refused.operation)
                 raise
         raise BillingError(
             f"invoice {invoice_id}: Stripe replayed errors {MAX_RESTARTS} times in a row"

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from tenancy.billing import ledger
+from tenancy.billing.errors import StripeTerminalError
 from tenancy.billing.gateway import StripeGateway
 from tenancy.billing.push import InvoicePusher
 from tenancy.db.session import Database
@@ -222,3 +223,22 @@ def test_an_error_outside_billing_stops_the_whole_run(
 
     with pytest.raises(RuntimeError, match="registry went away"):
         InvoicePusher(db, gateway, registry_gone).push_all(invoices, workers=1)
+
+
+def test_a_key_reused_with_other_parameters_never_makes_a_second_customer(
+    db: Database, emulator: StripeEmulator, gateway: StripeGateway
+) -> None:
+    """The create went through but the run died before recording it; then the billing email
+    changed, so the next run does not find that customer and sends the create again under
+    the same key with the new email. Stripe refuses the reused key, and it stays refused:
+    a new key would make a second customer."""
+    invoice_id = draft_invoice(db, "acme", MARCH, [4900])
+    with pytest.raises(Crash):
+        InvoicePusher(db, gateway, crash_at("customer_created")).push(invoice_id)
+    with db.platform() as conn:
+        conn.execute("UPDATE billing.accounts SET billing_email = 'finance@acme.example.com'")
+    for _ in range(2):
+        with pytest.raises(StripeTerminalError) as refused:
+            InvoicePusher(db, gateway).push(invoice_id)
+        assert refused.value.key_reused and ":create:a0" in refused.value.key
+    assert len(emulator.customers) == 1
