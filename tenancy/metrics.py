@@ -14,7 +14,8 @@ practice only the tenants that were refused. A refusal before the tenant is know
 tenant) or that any caller can provoke (unauthenticated, not a member) never gets a tenant label.
 
 The usage spool (`tenancy.usage.spool`): `tenancy_usage_events_spooled_total`,
-`tenancy_usage_events_replayed_total` and `tenancy_usage_spool_quarantined_total`, no labels.
+`tenancy_usage_events_replayed_total`, `tenancy_usage_spool_quarantined_total` and
+`tenancy_usage_events_lost_total` (neither Redis nor the spool took them), no labels.
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ class TenancyMetrics:
         self.usage_replayed = Counter(
             "tenancy_usage_events_replayed",
             "Spooled usage events re-recorded into Redis once it answered again.",
+            registry=self.registry,
+        )
+        self.usage_lost = Counter(
+            "tenancy_usage_events_lost",
+            "Usage events neither Redis nor the local spool could take (the spool's disk failed).",
             registry=self.registry,
         )
         self.usage_spool_quarantined = Counter(

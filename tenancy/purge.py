@@ -154,9 +154,10 @@ def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
     removed: dict[str, int] = {}
     with open_warehouse(targets.warehouse) as conn:
         present = table_names(conn)
-        # Rows from before the stream was recorded match a quarantined entry by id alone.
+        # A row from before the stream was recorded (NULL) matches a quarantined entry by id
+        # alone, as the ingest reads it.
         same_stream = (
-            " AND q.stream IS NOT DISTINCT FROM e.stream"
+            " AND (q.stream IS NULL OR e.stream IS NULL OR q.stream = e.stream)"
             if {QUARANTINE, INGEST_ERRORS} <= present
             and _has_column(conn, QUARANTINE, "stream")
             and _has_column(conn, INGEST_ERRORS, "stream")

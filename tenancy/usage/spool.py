@@ -38,6 +38,7 @@ import secrets
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,6 +82,7 @@ class Spool:
                 f"{SPOOL_VARIABLE}: cannot create the usage spool directory {directory} "
                 f"({exc.strerror}); expected a writable directory"
             ) from exc
+        _probe(directory)
         self.directory = directory
         self.fsync_seconds = fsync_seconds
         self._lock = threading.Lock()
@@ -89,6 +91,11 @@ class Spool:
         self._size = 0
         self._unsynced = False
         self._synced_at = 0.0
+        # A forked child (a server's worker processes) shares the parent's segment file and
+        # its lock, and may copy `_lock` held by a thread that does not exist in it: it drops
+        # both and starts a segment of its own on its first append.
+        spool = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forget_parent(spool()))
 
     def append(self, fields: Mapping[str, str]) -> None:
         """Write one event's fields as a line of this process's segment."""
@@ -167,9 +174,16 @@ class Spool:
             if fd is None:
                 continue  # a live writer's, or another replay's
             try:
+                # The bad lines first, in a pass of their own: a quarantine write that fails
+                # (a full disk) then stops the replay before any event is sent, instead of
+                # after, which would send the segment again on every attempt.
                 bad: list[BadLine] = []
+                for _ in _events(fd, bad):
+                    pass
+                self._quarantine(path.name, bad)
+                result.quarantined += len(bad)
                 batch: list[UsageEvent] = []
-                for event in _events(fd, bad):
+                for event in _events(fd, []):
                     batch.append(event)
                     if len(batch) >= batch_size:
                         record_many(batch)
@@ -178,8 +192,6 @@ class Spool:
                 if batch:
                     record_many(batch)
                     result.replayed += len(batch)
-                self._quarantine(path.name, bad)
-                result.quarantined += len(bad)
                 path.unlink()
                 result.segments += 1
             finally:
@@ -214,12 +226,21 @@ class Spool:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         name = f"usage-{stamp}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         opening = self.directory / f"{name}.opening"
+        segment = self.directory / f"{name}.jsonl"
         fd = os.open(
             opening, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600
         )
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.rename(opening, self.directory / f"{name}.jsonl")
-        _fsync_directory(self.directory)  # the segment's name survives a crash of the machine
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(opening, segment)
+            _fsync_directory(self.directory)  # the segment's name survives a machine crash
+        except OSError:
+            # Nothing is written yet: leave no locked, empty segment (and no open descriptor)
+            # behind for each append that fails here.
+            os.close(fd)
+            for path in (opening, segment):
+                path.unlink(missing_ok=True)
+            raise
         self._fd, self._owner, self._size = fd, os.getpid(), 0
         self._synced_at = time.monotonic()
         return fd
@@ -242,6 +263,34 @@ class Spool:
         self._size, self._unsynced = 0, False
 
 
+def _probe(directory: Path) -> None:
+    """Fail at start, naming the setting, when the spool cannot be written: found out during
+    an outage, the events it was for would be lost."""
+    probe = directory / f".probe-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _write_all(fd, b"probe\n")
+        finally:
+            os.close(fd)
+            probe.unlink(missing_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{SPOOL_VARIABLE}: the usage spool directory {directory} cannot be written "
+            f"({exc.strerror}); expected a writable directory on a local file system"
+        ) from exc
+
+
+def _forget_parent(spool: Spool | None) -> None:
+    if spool is None:
+        return
+    if spool._fd is not None:
+        os.close(spool._fd)  # the parent's descriptor; the parent keeps its lock
+    spool._fd, spool._owner, spool._size, spool._unsynced = None, 0, 0, False
+    spool._lock = threading.Lock()
+
+
 def _take(path: Path) -> int | None:
     """`path` opened and exclusively locked, or None when someone holds it or it is gone."""
     try:
@@ -260,6 +309,7 @@ def _take(path: Path) -> int | None:
 
 def _events(fd: int, bad: list[BadLine]) -> Iterator[UsageEvent]:
     """The events of a segment, in order; lines that are not events go to `bad`."""
+    os.lseek(fd, 0, os.SEEK_SET)
     with open(fd, "rb", closefd=False) as lines:
         for number, raw in enumerate(lines, 1):
             if not raw.endswith(b"\n"):

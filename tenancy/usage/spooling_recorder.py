@@ -5,8 +5,12 @@ election)."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
+
+import redis
 
 from tenancy.circuit import UNREACHABLE
 from tenancy.metrics import TenancyMetrics
@@ -16,6 +20,9 @@ from tenancy.usage.spool import ReplayResult, Spool
 
 log = logging.getLogger(__name__)
 
+#: What makes `record` spool an event: Redis unreachable, or a reply that refuses the write
+#: for now (checked by `_refused_for_now`; any other reply is a bug and raises).
+NOT_TAKEN: tuple[type[Exception], ...] = (*UNREACHABLE, redis.exceptions.ResponseError)
 #: The longest wait between two replay attempts while Redis stays unreachable.
 MAX_BACKOFF_SECONDS = 30.0
 
@@ -50,16 +57,38 @@ class SpoolingRecorder:
         self._thread: threading.Thread | None = None
         self._failing = False  # the last replay attempt found Redis unreachable
         self._answered = threading.Event()  # a `record` reached Redis since then
+        # A forked child has no replay thread (threads do not survive a fork): its `start`
+        # starts one.
+        recorder_ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forget_thread(recorder_ref()))
 
     def record(self, event: UsageEvent) -> str | None:
-        """The event's stream entry id, or None when it went to the spool."""
+        """The event's stream entry id, or None when it went to the spool (or, the spool's
+        disk failing too, was lost: logged with its id and counted, never raised, since the
+        response has gone out by then)."""
         try:
             entry_id = self.recorder.record(event)
-        except UNREACHABLE as exc:
-            self.spool.append(event.to_fields())
+        except NOT_TAKEN as exc:
+            if isinstance(exc, redis.exceptions.ResponseError) and not _refused_for_now(exc):
+                raise  # a bad command: a bug, not an outage
+            try:
+                self.spool.append(event.to_fields())
+            except OSError as failed:
+                if self.metrics is not None:
+                    self.metrics.usage_lost.inc()
+                log.error(
+                    "usage event %s of tenant %s lost: Redis did not take it (%r) and the "
+                    "spool %s could not either (%r)",
+                    event.event_id,
+                    event.tenant_id,
+                    exc,
+                    self.spool.directory,
+                    failed,
+                )
+                return None
             if self.metrics is not None:
                 self.metrics.usage_spooled.inc()
-            log.debug("Redis unreachable (%r): usage event %s spooled", exc, event.event_id)
+            log.debug("Redis did not take usage event %s (%r): spooled", event.event_id, exc)
             return None
         if self._failing:
             self._answered.set()
@@ -127,3 +156,16 @@ class SpoolingRecorder:
                 log.exception("usage spool %s: replay round failed", self.spool.directory)
             if self._stop.wait(self.replay_seconds):
                 return
+
+
+def _refused_for_now(exc: redis.exceptions.ResponseError) -> bool:
+    """A reply that refuses the write for now, not for good: a replica that was a primary
+    (READONLY, during a failover) or a full memory (OOM)."""
+    return isinstance(exc, redis.exceptions.ReadOnlyError) or str(exc).startswith("OOM")
+
+
+def _forget_thread(recorder: SpoolingRecorder | None) -> None:
+    if recorder is not None:
+        recorder._thread = None
+        recorder._stop = threading.Event()
+        recorder._answered = threading.Event()
