@@ -19,6 +19,7 @@ EXPECTED_FOR = {
     "UsageIngestNeverReported": "1h",
     "UsageQuarantineRateHigh": "5m",
     "InvoiceHeldByReconciliation": None,
+    "InvoicesStuckInPush": "2h",
     "CertificateExpiringSoon": "1h",
     "CertificateExpiryImminent": "10m",
 }
