@@ -12,7 +12,7 @@ import weakref
 
 import redis
 
-from tenancy.circuit import UNREACHABLE
+from tenancy.circuit import UNREACHABLE, CircuitBreaker, CircuitOpenError, node_of
 from tenancy.metrics import TenancyMetrics
 from tenancy.usage.events import UsageEvent
 from tenancy.usage.recorder import UsageRecorder
@@ -48,10 +48,14 @@ class SpoolingRecorder:
         spool: Spool,
         metrics: TenancyMetrics | None = None,
         replay_seconds: float = 1.0,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.recorder = recorder
         self.spool = spool
         self.metrics = metrics
+        #: Shared with the request path's guards: while the node that owns an event's stream
+        #: is known to be down, the event goes to the spool at once, without a connect timeout.
+        self.breaker = breaker or CircuitBreaker()
         self.replay_seconds = replay_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -66,11 +70,15 @@ class SpoolingRecorder:
         """The event's stream entry id, or None when it went to the spool (or, the spool's
         disk failing too, was lost: logged with its id and counted, never raised, since the
         response has gone out by then)."""
+        node = node_of(self.recorder.client, self.recorder.stream_of(event))
         try:
+            self.breaker.before(node)  # open: CircuitOpenError, spooled below
             entry_id = self.recorder.record(event)
         except NOT_TAKEN as exc:
             if isinstance(exc, redis.exceptions.ResponseError) and not _refused_for_now(exc):
                 raise  # a bad command: a bug, not an outage
+            if not isinstance(exc, CircuitOpenError):
+                self.breaker.failed(node)
             try:
                 self.spool.append(event.to_fields())
             except OSError as failed:
@@ -90,6 +98,7 @@ class SpoolingRecorder:
                 self.metrics.usage_spooled.inc()
             log.debug("Redis did not take usage event %s (%r): spooled", event.event_id, exc)
             return None
+        self.breaker.succeeded(node)
         if self._failing:
             self._answered.set()
         return entry_id

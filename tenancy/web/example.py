@@ -28,7 +28,7 @@ from fastapi import Depends, FastAPI, Request
 
 from tenancy.activity import ActivityTracker
 from tenancy.agents import get_agent, list_agents
-from tenancy.circuit import guard_client
+from tenancy.circuit import CircuitBreaker, guard_client
 from tenancy.db.session import Database
 from tenancy.errors import ConfigurationError
 from tenancy.metrics import TenancyMetrics
@@ -103,9 +103,14 @@ def create_app(config: ServiceConfig) -> FastAPI:
     client = guard_client(config.redis_url, cluster=config.redis_cluster)
     metrics = TenancyMetrics()
     to_redis = UsageRecorder(client, shards=config.usage_shards)
+    # One breaker per Redis node for the limiter and the recorder: once a call finds a node
+    # down, the others skip it for the cooldown instead of each paying a connect timeout.
+    breaker = CircuitBreaker()
     recorder: UsageRecorder | SpoolingRecorder = to_redis
     if config.usage_spool_dir is not None:
-        recorder = SpoolingRecorder(to_redis, Spool(config.usage_spool_dir), metrics)
+        recorder = SpoolingRecorder(
+            to_redis, Spool(config.usage_spool_dir), metrics, breaker=breaker
+        )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -142,7 +147,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app.add_middleware(
         TenancyMiddleware,
         directory=TenantDirectory(db),
-        limiter=RateLimiter(client, metrics=metrics),
+        limiter=RateLimiter(client, metrics=metrics, breaker=breaker),
         catalog=config.catalog or default_catalog(),
         resolver=FirstOf([HeaderResolver(), HostResolver(config.platform_domain)]),
         recorder=recorder,

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
 import uuid
 from pathlib import Path
 
 import pytest
 import redis
 
-from tenancy.circuit import guard_client
+from tenancy.circuit import CircuitBreaker, guard_client
 from tenancy.devstack.ports import free_port
 from tenancy.devstack.redis import RedisServer
 from tenancy.errors import ConfigurationError
@@ -127,3 +129,36 @@ def test_an_event_neither_redis_nor_the_spool_takes_is_counted_lost_not_raised(
     shutil.rmtree(spool.directory)  # the spool's disk went away under it
     assert recorder.record(calls(1)[0]) is None
     assert metrics.usage_lost._value.get() == 1 and metrics.usage_spooled._value.get() == 0
+
+
+def test_while_redis_is_known_down_events_are_spooled_without_a_connect_each(
+    tmp_path: Path,
+) -> None:
+    """A Redis that accepts and hangs up at once: the first event finds it down, and while
+    the breaker is open the next ones go to the spool without touching the network."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    port = listener.getsockname()[1]
+    metrics = TenancyMetrics()
+    recorder = SpoolingRecorder(
+        UsageRecorder(guard_client(f"redis://127.0.0.1:{port}/0")),
+        Spool(tmp_path / "spool"),
+        metrics,
+        breaker=CircuitBreaker(cooldown=60),
+    )
+    for event in calls(30):
+        assert recorder.record(event) is None
+    listener.close()
+    assert metrics.usage_spooled._value.get() == 30
+    assert len(accepted) == 1, "one connect found it down; the breaker spared the other 29"
