@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import psycopg
 import redis
 from psycopg import sql
@@ -33,7 +32,13 @@ from tenancy.redis_keys import tenant_prefix as redis_tenant_prefix
 from tenancy.settings import Settings
 from tenancy.storage_location import dedicated_bucket_name
 from tenancy.tenant import Tenant, TenantStatus
-from tenancy.usage_warehouse import WarehouseLocation, erase_deleted, open_warehouse, table_names
+from tenancy.usage_warehouse import (
+    WarehouseLocation,
+    erase_deleted,
+    has_column,
+    open_warehouse,
+    table_names,
+)
 
 STEPS = (
     "kms_disable",
@@ -159,8 +164,8 @@ def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
         same_stream = (
             " AND (q.stream IS NULL OR e.stream IS NULL OR q.stream = e.stream)"
             if {QUARANTINE, INGEST_ERRORS} <= present
-            and _has_column(conn, QUARANTINE, "stream")
-            and _has_column(conn, INGEST_ERRORS, "stream")
+            and has_column(conn, QUARANTINE, "stream")
+            and has_column(conn, INGEST_ERRORS, "stream")
             else ""
         )
         conn.execute("BEGIN")
@@ -197,14 +202,6 @@ def _warehouse(targets: PurgeTargets, tenant: Tenant) -> dict[str, Any]:
         # committed leaves nothing to delete for the next, but the rows still in the files.
         files = erase_deleted(conn, targets.warehouse, list(removed))
     return {"rows": removed, "kept": ["monthly_tenant_usage"], "files_removed": files}
-
-
-def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    try:
-        conn.execute(f'SELECT "{column}" FROM "{table}" LIMIT 0')
-    except duckdb.BinderException:
-        return False
-    return True
 
 
 def _kms(targets: PurgeTargets, tenant: Tenant, step: str) -> dict[str, Any]:

@@ -180,6 +180,16 @@ def table_names(conn: duckdb.DuckDBPyConnection) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
+def has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    """Whether `table` has `column` (a warehouse from before the column was added has not).
+    Run it outside an explicit transaction: the failed probe would abort one."""
+    try:
+        conn.execute(f'SELECT "{column}" FROM "{table}" LIMIT 0')
+    except duckdb.BinderException:
+        return False
+    return True
+
+
 def _open_file(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
     module = duckdb_module()
     if not read_only:

@@ -19,6 +19,7 @@ import pyarrow as pa
 from pipelines.lib.event_store import DIGEST
 from pipelines.lib.shard_layout import LAYOUT_SCHEMA
 from pipelines.lib.writes import FENCE_SCHEMA, FENCE_TABLES, retry_conflicts, transaction
+from tenancy.usage_warehouse import has_column
 
 SCHEMA = (
     """
@@ -206,7 +207,7 @@ def _create_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create what is missing (two processes starting on a new lake conflict; one retries)."""
     claims_existed = _has_table(conn, "usage_event_claims")
     fences_existed = _has_table(conn, f"write_fence_{FENCE_TABLES - 1:02d}")
-    if claims_existed and not _has_column(conn, "usage_event_claims", "day"):
+    if claims_existed and not has_column(conn, "usage_event_claims", "day"):
         _add_claim_days(conn)
     # The newest table: its absence marks a warehouse not yet given this release's layout.
     layout_existed = _has_table(conn, "usage_shard_layout")
@@ -236,14 +237,6 @@ def _is_lake(conn: duckdb.DuckDBPyConnection) -> bool:
         "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
     ).fetchall()
     return bool(row) and row[0][0] == "ducklake"
-
-
-def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    try:
-        conn.execute(f"SELECT {column} FROM {table} LIMIT 0")
-    except duckdb.BinderException:
-        return False
-    return True
 
 
 def _add_claim_days(conn: duckdb.DuckDBPyConnection) -> None:
