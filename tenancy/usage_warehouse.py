@@ -185,7 +185,7 @@ def has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool
     Run it outside an explicit transaction: the failed probe would abort one."""
     try:
         conn.execute(f'SELECT "{column}" FROM "{table}" LIMIT 0')
-    except duckdb.BinderException:
+    except duckdb_module().BinderException:
         return False
     return True
 
