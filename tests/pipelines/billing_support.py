@@ -39,6 +39,7 @@ def materialize(
     assets: list[str],
     partition: str | None = None,
     tags: dict[str, str] | None = None,
+    raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
     run_config = None
     if "usage_events" in assets:
@@ -51,6 +52,7 @@ def materialize(
         resources=resources,
         tags=tags,
         run_config=run_config,
+        raise_on_error=raise_on_error,
     )
 
 

@@ -11,7 +11,6 @@ import pytest
 from pipelines.billing.resources import StripeResource
 from pipelines.billing.schedules import billing_schedule, invoice_draft_schedule
 from pipelines.billing.sensors import stripe_payment_events_sensor
-from pipelines.definitions import ASSETS, BILLING_ASSETS
 from tenancy.billing import ledger
 from tenancy.db.session import Database
 from tenancy.devstack.stripe_emulator import StripeEmulator
@@ -105,13 +104,7 @@ def test_a_mismatch_fails_the_check_and_holds_the_invoice(
         return original(invoice)
 
     emulator.invoice_view = tampered  # type: ignore[method-assign]
-    result = dg.materialize(
-        [*ASSETS, *BILLING_ASSETS],
-        selection=["stripe_invoices"],
-        partition_key=FEB.isoformat(),
-        resources=resources,
-        raise_on_error=False,
-    )
+    result = materialize(resources, ["stripe_invoices"], FEB.isoformat(), raise_on_error=False)
     check = next(
         c
         for c in result.get_asset_check_evaluations()
@@ -136,13 +129,7 @@ def test_an_invoice_stripe_refuses_fails_the_run_after_every_other_is_finalized(
     materialize(resources, ["invoice_ledger"], FEB.isoformat())
     ledger.ensure_account(db, pro, "billing@pro.example.com", "usd")
     ledger.set_customer(db, pro, "cus_deleted")
-    result = dg.materialize(
-        [*ASSETS, *BILLING_ASSETS],
-        selection=["stripe_invoices"],
-        partition_key=FEB.isoformat(),
-        resources=resources,
-        raise_on_error=False,
-    )
+    result = materialize(resources, ["stripe_invoices"], FEB.isoformat(), raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     refused = ledger.invoice_id_for(pro, FEB)
