@@ -9,7 +9,7 @@ import uuid
 import duckdb
 import redis
 
-from pipelines.lib import warehouse
+from pipelines.lib import event_store, warehouse
 from pipelines.lib.drain import Drain
 from tenancy.usage.shards import stream_key
 from tenancy.usage.stream import UsageConsumer
@@ -40,3 +40,15 @@ def test_the_same_entry_id_in_two_shards_streams_is_quarantined_twice(
     for shard, stream in enumerate(streams):
         entry_id, fields = kept[stream]
         assert entry_id == "1700000000000-0" and f"shard {shard}" in fields, "each its own"
+
+
+def test_an_entrys_recorded_error_is_not_read_as_another_streams() -> None:
+    """The reason a stuck entry is quarantined with comes from its own stream's errors."""
+    conn = duckdb.connect(":memory:")
+    warehouse.configure(conn, memory_limit="512MB")
+    first, second = (stream_key(shard, 2) for shard in range(2))
+    event_store.record_error(conn, "1700000000000-0", "RuntimeError('shard 0 only')", first)
+    assert event_store.last_errors(conn, ["1700000000000-0"], second) == {}
+    assert event_store.last_errors(conn, ["1700000000000-0"], first) == {
+        "1700000000000-0": "RuntimeError('shard 0 only')"
+    }
